@@ -1,0 +1,22 @@
+"""The task registry: every SMC task by its short code."""
+
+from __future__ import annotations
+
+from smcbench.tasks.beats import BP, DbP
+from smcbench.tasks.base import Piece, TaskData, TaskSpec
+from smcbench.tasks.emopia import ER
+from smcbench.tasks.motif import MNID
+from smcbench.tasks.pop909 import ME, VE
+from smcbench.tasks.violin import VF
+
+TASKS: dict[str, TaskSpec] = {t.name: t for t in (BP, DbP, ME, VE, ER, VF, MNID)}
+
+
+def get_task(name: str) -> TaskSpec:
+    try:
+        return TASKS[name.upper()]
+    except KeyError:
+        raise KeyError(f"unknown task {name!r}; known: {', '.join(TASKS)}") from None
+
+
+__all__ = ["TASKS", "Piece", "TaskData", "TaskSpec", "get_task"]
