@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from smcbench.tasks.beats import BP, DbP
 from smcbench.tasks.base import Piece, TaskData, TaskSpec
-from smcbench.tasks.emopia import ER
 from smcbench.tasks.harmony import CR, LK
 from smcbench.tasks.motif import MNID
 from smcbench.tasks.pop909 import ME, VE
+from smcbench.tasks.seqtasks import ER, PS, SGC
+from smcbench.tasks.texture import OTC
 from smcbench.tasks.violin import VF
 
-TASKS: dict[str, TaskSpec] = {t.name: t for t in (BP, DbP, CR, LK, ME, VE, ER, VF, MNID)}
+TASKS: dict[str, TaskSpec] = {t.name: t for t in (SGC, BP, DbP, CR, LK, ME, VE, OTC, PS, ER, VF, MNID)}
 
 
 def get_task(name: str) -> TaskSpec:

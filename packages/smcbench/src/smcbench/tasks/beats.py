@@ -60,8 +60,8 @@ def read_asap_annotations(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.array(beats), np.array(downbeats)
 
 
-def grid_beats(notes) -> tuple[np.ndarray, np.ndarray]:
-    """Beats and downbeats (seconds) of a score MIDI from its time signatures (compound meters beat in 3/8)."""
+def meter_grid(notes) -> tuple[np.ndarray, np.ndarray]:
+    """Beat and downbeat ticks of a score MIDI from its time signatures (compound meters beat in 3/8)."""
     tpq, end = notes.tpq, int(notes.offset.max()) if len(notes) else 0
     ts = notes.time_signatures
     starts = list(ts["tick"]) if len(ts) else [0]
@@ -76,8 +76,13 @@ def grid_beats(notes) -> tuple[np.ndarray, np.ndarray]:
         bar = unit * int(num)
         beats.append(np.arange(start, stop, max(per_beat, 1)))
         downs.append(np.arange(start, stop, max(bar, 1)))
-    b, d = np.concatenate(beats), np.concatenate(downs)
-    return ticks_to_seconds(b, notes.tempos, tpq), ticks_to_seconds(d, notes.tempos, tpq)
+    return np.concatenate(beats), np.concatenate(downs)
+
+
+def grid_beats(notes) -> tuple[np.ndarray, np.ndarray]:
+    """Beats and downbeats in seconds (through the file's tempo map)."""
+    b, d = meter_grid(notes)
+    return ticks_to_seconds(b, notes.tempos, notes.tpq), ticks_to_seconds(d, notes.tempos, notes.tpq)
 
 
 def split_of_piece(index: int) -> str:
