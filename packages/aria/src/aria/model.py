@@ -1,0 +1,177 @@
+"""The Aria decoder: a LLaMA-3.2-style transformer with LayerNorm and full multi-head attention.
+
+Pre-norm blocks (LayerNorm -> fused bias-free qkv -> RoPE -> causal attention -> projection; LayerNorm -> SwiGLU),
+residual dropout rising linearly from 0 at the first block to `resid_dropout` at the last, a final LayerNorm and
+three optional heads: next-token logits, a 512-d contrastive embedding and class logits, the latter two read at the
+`<E>` position. Generation uses a static KV cache (`KVCache`): prefill the prompt once, then feed one token per step
+with `start_pos` telling RoPE and the cache where it lands.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aria.config import AriaConfig
+
+try:
+    from symcore.attention import attention
+    from symcore.rope import apply_rope, rope_cache
+except ImportError:  # pragma: no cover - symcore's attention/rope land in parallel; same semantics meanwhile.
+    from aria._fallback import apply_rope, attention, rope_cache
+
+EOS_ID = 1
+
+
+class KVCache(nn.Module):
+    """Preallocated keys/values for every layer, (L, B, H, Tmax, D), so decoding never reallocates."""
+
+    def __init__(self, n_layers: int, batch: int, n_heads: int, max_len: int, head_dim: int,
+                 device=None, dtype=torch.float32):
+        super().__init__()
+        shape = (n_layers, batch, n_heads, max_len, head_dim)
+        self.register_buffer("k", torch.zeros(shape, device=device, dtype=dtype), persistent=False)
+        self.register_buffer("v", torch.zeros(shape, device=device, dtype=dtype), persistent=False)
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[3]
+
+    @property
+    def batch(self) -> int:
+        return self.k.shape[1]
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write k/v (B,H,T,D) at [start, start+T) and return the filled prefix (B,H,start+T,D)."""
+        b, _, t, _ = k.shape
+        self.k[layer, :b, :, start:start + t] = k
+        self.v[layer, :b, :, start:start + t] = v
+        return self.k[layer, :b, :, :start + t], self.v[layer, :b, :, :start + t]
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, ff_mult: int, resid_dropout: float, attn_backend: str = "auto"):
+        super().__init__()
+        self.n_heads = n_heads
+        self.head_dim = d_model // n_heads
+        self.resid_dropout = resid_dropout
+        self.attn_backend = attn_backend
+        self.attn_norm = nn.LayerNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)  # rows: [q | k | v], each head-major
+        self.attn_out = nn.Linear(d_model, d_model, bias=False)
+        self.ffn_norm = nn.LayerNorm(d_model)
+        self.ffn_gate = nn.Linear(d_model, ff_mult * d_model, bias=False)
+        self.ffn_up = nn.Linear(d_model, ff_mult * d_model, bias=False)
+        self.ffn_down = nn.Linear(ff_mult * d_model, d_model, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                cache: KVCache | None = None, layer: int = 0, start_pos: int = 0) -> torch.Tensor:
+        x = x + F.dropout(self._attend(self.attn_norm(x), cos, sin, cache, layer, start_pos),
+                          self.resid_dropout, self.training)
+        h = self.ffn_norm(x)
+        ff = self.ffn_down(F.silu(self.ffn_gate(h)) * self.ffn_up(h))
+        return x + F.dropout(ff, self.resid_dropout, self.training)
+
+    def _attend(self, x, cos, sin, cache, layer, start_pos):
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x (B,H,T,D)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:
+            k, v = cache.update(layer, k, v, start_pos)  # (B,H,start+T,D)
+        # A single new token sees the whole filled cache; a prompt (start_pos 0) is plain causal.
+        out = attention(q, k, v, causal=t > 1, backend=self.attn_backend)  # (B,H,T,D)
+        return self.attn_out(out.transpose(1, 2).reshape(b, t, d))
+
+
+class AriaDecoder(nn.Module):
+    """Token embedding, decoder blocks and the final LayerNorm: ids (B,T) -> hidden states (B,T,d)."""
+
+    def __init__(self, vocab_size: int, d_model: int, n_layers: int, n_heads: int, ff_mult: int,
+                 max_seq_len: int, rope_base: float, resid_dropout: float = 0.0, attn_backend: str = "auto"):
+        super().__init__()
+        self.max_seq_len = max_seq_len
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.layers = nn.ModuleList(
+            DecoderBlock(d_model, n_heads, ff_mult, resid_dropout * i / max(n_layers - 1, 1), attn_backend)
+            for i in range(n_layers)
+        )
+        self.norm = nn.LayerNorm(d_model)
+        cos, sin = rope_cache(max_seq_len, d_model // n_heads, rope_base, None, torch.float32)
+        self.register_buffer("rope_cos", cos, persistent=False)  # (Tmax, D)
+        self.register_buffer("rope_sin", sin, persistent=False)
+
+    def forward(self, ids: torch.Tensor, cache: KVCache | None = None, start_pos: int = 0) -> torch.Tensor:
+        b, t = ids.shape
+        end = start_pos + t
+        if end > self.max_seq_len:
+            raise ValueError(f"sequence reaches position {end} but the model's context is {self.max_seq_len}")
+        if cache is not None:
+            if end > cache.max_len or b > cache.batch:
+                raise ValueError(f"KV cache ({cache.batch} x {cache.max_len}) too small for batch {b} up to {end}")
+            if t > 1 and start_pos != 0:
+                raise ValueError("multi-token steps are only supported from position 0 (prefill)")
+        x = self.embed(ids)  # (B,T,d)
+        cos = self.rope_cos[start_pos:end].to(x.dtype)
+        sin = self.rope_sin[start_pos:end].to(x.dtype)
+        for i, block in enumerate(self.layers):
+            x = block(x, cos, sin, cache, i, start_pos)
+        return self.norm(x)
+
+
+class Aria(nn.Module):
+    """An Aria decoder with its heads; which heads exist is decided by the config."""
+
+    def __init__(self, config: AriaConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.decoder = AriaDecoder(c.vocab_size, c.d_model, c.n_layers, c.n_heads, c.ff_mult, c.max_seq_len,
+                                   c.rope_base, c.resid_dropout, c.attn_backend)
+        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False) if c.lm_head else None
+        self.emb_head = nn.Linear(c.d_model, c.emb_dim, bias=False) if c.emb_dim else None
+        self.class_head = nn.Linear(c.d_model, c.n_classes, bias=False) if c.n_classes else None
+        self.apply(_init_weights)
+
+    def forward(self, ids: torch.Tensor, cache: KVCache | None = None, start_pos: int = 0) -> torch.Tensor:
+        """Next-token logits (B,T,V)."""
+        if self.lm_head is None:
+            raise RuntimeError("this Aria model was built without an LM head (config.lm_head=False)")
+        return self.lm_head(self.decoder(ids, cache, start_pos))
+
+    def embed(self, ids: torch.Tensor, eos_pos: torch.Tensor | None = None) -> torch.Tensor:
+        """Contrastive embeddings (B,emb_dim) read at each row's `<E>` (or at `eos_pos`)."""
+        if self.emb_head is None:
+            raise RuntimeError("this Aria model has no embedding head (config.emb_dim=None)")
+        return self.emb_head(self._at_eos(self.decoder(ids), ids, eos_pos))
+
+    def classify(self, ids: torch.Tensor, eos_pos: torch.Tensor | None = None) -> torch.Tensor:
+        """Class logits (B,n_classes) read at each row's `<E>` (or at `eos_pos`)."""
+        if self.class_head is None:
+            raise RuntimeError("this Aria model has no classification head (config.n_classes=None)")
+        return self.class_head(self._at_eos(self.decoder(ids), ids, eos_pos))
+
+    def new_cache(self, batch: int, max_len: int | None = None, device=None, dtype=None) -> KVCache:
+        p = next(self.parameters())
+        c = self.config
+        return KVCache(c.n_layers, batch, c.n_heads, max_len or c.max_seq_len, c.head_dim,
+                       device or p.device, dtype or p.dtype)
+
+    @staticmethod
+    def _at_eos(hidden: torch.Tensor, ids: torch.Tensor, eos_pos: torch.Tensor | None) -> torch.Tensor:
+        if eos_pos is None:
+            is_eos = ids == EOS_ID
+            if not bool(is_eos.any(1).all()):
+                raise ValueError("every sequence needs an <E> token (id 1) to read its embedding")
+            # last <E> of each row: argmax over position-weighted mask
+            eos_pos = (is_eos * torch.arange(1, ids.shape[1] + 1, device=ids.device)).argmax(1)
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), eos_pos]  # (B,d)
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=0.02)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
