@@ -23,3 +23,24 @@ def apply_rope(x, cos, sin):
     h = x.shape[-1] // 2
     rot = torch.cat([-x[..., h:], x[..., :h]], -1)
     return x * cos + rot * sin
+
+
+def load_weights(path):
+    """safetensors, or a weights_only torch file; never an arbitrary pickle."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"{path}: not a safetensors file or a weights-only torch checkpoint ({err})") from err
+
+
+def save_weights(state_dict, path, metadata=None):
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in state_dict.items()}, str(path), metadata=metadata)
