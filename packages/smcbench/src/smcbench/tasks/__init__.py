@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from smcbench.tasks.beats import BP, DbP
 from smcbench.tasks.base import Piece, TaskData, TaskSpec
+from smcbench.tasks.beats import BP, DbP
 from smcbench.tasks.harmony import CR, LK
 from smcbench.tasks.motif import MNID
 from smcbench.tasks.pop909 import ME, VE
