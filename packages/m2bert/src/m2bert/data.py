@@ -161,11 +161,16 @@ class LabeledCrops(Dataset):
 class TaskDataModule(L.LightningDataModule):
     """In-memory fine-tuning data: lists of (tokens, labels) for train / val / test."""
 
-    def __init__(self, train, val, test=None, seq_len: int = 256, batch_size: int = 8, ignore_index: int = -100):
+    def __init__(self, train=None, val=None, test=None, seq_len: int = 256, batch_size: int = 8,
+                 ignore_index: int = -100):
         super().__init__()
-        self.sets = {k: LabeledCrops(v, seq_len, ignore_index) for k, v in
+        self.seq_len, self.batch_size, self.ignore_index = seq_len, batch_size, ignore_index
+        self.sets: dict[str, LabeledCrops] = {}
+        self.set_examples(train, val, test)
+
+    def set_examples(self, train, val, test=None) -> None:
+        self.sets = {k: LabeledCrops(v, self.seq_len, self.ignore_index) for k, v in
                      (("train", train), ("val", val), ("test", test)) if v}
-        self.batch_size = batch_size
 
     def train_dataloader(self):
         return DataLoader(self.sets["train"], batch_size=self.batch_size, shuffle=True)
