@@ -1,0 +1,236 @@
+"""Scaled dot-product attention: the one implementation every symphonia model calls.
+
+Visibility rule (all backends agree on it). Queries are aligned to the *end* of the keys: query row i sits at
+absolute position ``i + q_offset`` with ``q_offset = Tk - Tq``. So self-attention (Tq == Tk) has offset 0, and a
+KV-cache decode step (Tq new tokens after Tk - Tq cached ones) sees exactly what the same rows saw in a full
+forward pass. flash-attn (>= 2.1) uses the same bottom-right alignment. Query i may see key j when
+
+    causal:          j <= i + q_offset
+    window=(l, r):   i + q_offset - l <= j <= i + q_offset + r
+    key_padding_mask[b, j] is True (True = real token)
+
+For cross-attention without causal/window the offset is irrelevant. A query row that sees no key at all (e.g. a
+batch row that is all padding) returns zeros instead of the NaN a plain softmax would give.
+
+Backends: "flash" (flash-attn on CUDA, fp16/bf16), "sdpa" (``F.scaled_dot_product_attention``, boolean mask),
+"naive" (explicit softmax, the readable reference). "auto" takes flash when it can, else sdpa. Dropout is applied
+whenever ``dropout_p > 0``: pass ``dropout_p if self.training else 0.0``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+
+BACKENDS = ("auto", "flash", "sdpa", "naive")
+
+
+class AttentionBackendError(RuntimeError):
+    """The requested backend cannot run these inputs (missing flash-attn, CPU tensors, fp32, ...)."""
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
+              window: tuple[int, int] | None = None, key_padding_mask: torch.Tensor | None = None,
+              dropout_p: float = 0.0, scale: float | None = None, backend: str = "auto") -> torch.Tensor:
+    """q (B,H,Tq,D), k/v (B,Hkv,Tk,D) with H a multiple of Hkv (grouped-query) -> (B,H,Tq,D)."""
+    _check_shapes(q, k, v, key_padding_mask)
+    if window is not None:
+        window = (int(window[0]), int(window[1]))
+        if min(window) < 0:
+            raise ValueError(f"window sides must be >= 0, got {window}")
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    chosen = select_backend(q, k, backend, causal=causal, window=window, key_padding_mask=key_padding_mask)
+    if chosen == "flash":
+        import flash_attn
+
+        return flash_attention(q, k, v, flash_attn, causal=causal, window=window,
+                               key_padding_mask=key_padding_mask, dropout_p=dropout_p, scale=scale)
+    k, v = _repeat_kv(k, q.shape[1]), _repeat_kv(v, q.shape[1])
+    if chosen == "sdpa":
+        return _sdpa(q, k, v, causal, window, key_padding_mask, dropout_p, scale)
+    return _naive(q, k, v, causal, window, key_padding_mask, dropout_p, scale)
+
+
+# ----------------------------------------------------------------------------------------------- dispatch
+
+
+@functools.cache
+def flash_available() -> bool:
+    try:
+        import flash_attn  # noqa: F401
+    except Exception:  # ImportError, or a broken CUDA build raising OSError/RuntimeError at import
+        return False
+    return True
+
+
+def flash_unsupported_reason(q: torch.Tensor, k: torch.Tensor, *, causal: bool, window, key_padding_mask) -> str | None:
+    """Why flash-attn cannot run these inputs with our semantics, or None when it can."""
+    if not flash_available():
+        return "flash-attn is not installed (pip install 'symphonia-core[flash]', needs CUDA)"
+    if not q.is_cuda:
+        return f"flash-attn needs CUDA tensors, got {q.device}"
+    if q.dtype not in (torch.float16, torch.bfloat16):
+        return f"flash-attn needs float16/bfloat16, got {q.dtype}"
+    if q.shape[-1] > 256:
+        return f"flash-attn supports head_dim <= 256, got {q.shape[-1]}"
+    if key_padding_mask is not None and (causal or window is not None):
+        # varlen drops padded keys, so positions only survive when every row is a real prefix and Tq == Tk.
+        if q.shape[2] != k.shape[2]:
+            return "flash-attn varlen with padding and causal/window needs Tq == Tk"
+        if not is_right_padded(key_padding_mask):
+            return "flash-attn varlen with causal/window needs right padding (real tokens first)"
+    return None
+
+
+def select_backend(q: torch.Tensor, k: torch.Tensor, backend: str = "auto", *, causal: bool = False,
+                   window=None, key_padding_mask=None) -> str:
+    """The backend `attention` will run: "flash", "sdpa" or "naive"."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown attention backend {backend!r}; choose one of {BACKENDS}")
+    if backend in ("sdpa", "naive"):
+        return backend
+    reason = flash_unsupported_reason(q, k, causal=causal, window=window, key_padding_mask=key_padding_mask)
+    if backend == "flash":
+        if reason is not None:
+            raise AttentionBackendError(f"attention backend 'flash' unavailable: {reason}")
+        return "flash"
+    return "sdpa" if reason is not None else "flash"
+
+
+def _check_shapes(q, k, v, key_padding_mask) -> None:
+    if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
+        raise ValueError(f"attention wants (B,H,T,D) tensors, got q{tuple(q.shape)} k{tuple(k.shape)} v{tuple(v.shape)}")
+    if k.shape != v.shape or q.shape[0] != k.shape[0] or q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q{tuple(q.shape)} k{tuple(k.shape)} v{tuple(v.shape)} do not fit together")
+    if q.shape[1] % k.shape[1]:
+        raise ValueError(f"{q.shape[1]} query heads are not a multiple of {k.shape[1]} key/value heads")
+    if key_padding_mask is not None and tuple(key_padding_mask.shape) != (k.shape[0], k.shape[2]):
+        raise ValueError(f"key_padding_mask must be (B, Tk) = {(k.shape[0], k.shape[2])}, "
+                         f"got {tuple(key_padding_mask.shape)}")
+
+
+def _repeat_kv(x: torch.Tensor, heads: int) -> torch.Tensor:
+    return x if x.shape[1] == heads else x.repeat_interleave(heads // x.shape[1], dim=1)
+
+
+# ----------------------------------------------------------------------------------------------- masks
+
+
+@functools.lru_cache(maxsize=64)
+def _visible(tq: int, tk: int, causal: bool, window, device: torch.device) -> torch.Tensor:
+    # Cached masks must be ordinary tensors even when first built under inference_mode, or a later training step
+    # that saves them for backward would fail.
+    with torch.inference_mode(False), torch.no_grad():
+        qpos = torch.arange(tq, device=device)[:, None] + (tk - tq)
+        kpos = torch.arange(tk, device=device)[None, :]
+        ok = torch.ones(tq, tk, dtype=torch.bool, device=device)
+        if causal:
+            ok &= kpos <= qpos
+        if window is not None:
+            ok &= (kpos >= qpos - window[0]) & (kpos <= qpos + window[1])
+        return ok
+
+
+def visibility_mask(tq: int, tk: int, *, causal: bool = False, window=None, key_padding_mask=None,
+                    device=None) -> torch.Tensor | None:
+    """Boolean "query may see key" mask, (Tq,Tk) or (B,1,Tq,Tk) with padding; None when everything is visible."""
+    device = torch.device(device) if device is not None else (
+        key_padding_mask.device if key_padding_mask is not None else torch.device("cpu"))
+    mask = _visible(tq, tk, causal, window, device) if (causal or window is not None) else None
+    if key_padding_mask is not None:
+        keys = key_padding_mask.to(device=device, dtype=torch.bool)[:, None, None, :]
+        mask = keys if mask is None else keys & mask
+    return mask
+
+
+def _sdpa(q, k, v, causal, window, key_padding_mask, dropout_p, scale):
+    tq, tk = q.shape[2], k.shape[2]
+    if window is None and key_padding_mask is None:
+        if not causal or tq == 1:  # one decode query sees every cached key
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=scale)
+        if tq == tk:  # SDPA's is_causal aligns top-left, which equals ours only for square masks
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True, scale=scale)
+    mask = visibility_mask(tq, tk, causal=causal, window=window, key_padding_mask=key_padding_mask, device=q.device)
+    mask, has_key = _guard_empty_rows(mask)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
+    return out if has_key is None else out * has_key
+
+
+def _guard_empty_rows(mask: torch.Tensor):
+    """Let rows without any visible key see everything (finite softmax, finite grads); the caller zeroes them."""
+    has_key = mask.any(-1, keepdim=True)
+    if bool(has_key.all()):
+        return mask, None
+    return mask | ~has_key, has_key
+
+
+def _naive(q, k, v, causal, window, key_padding_mask, dropout_p, scale):
+    scores = torch.matmul(q, k.transpose(-2, -1)) * scale  # (B,H,Tq,Tk)
+    mask = visibility_mask(q.shape[2], k.shape[2], causal=causal, window=window,
+                           key_padding_mask=key_padding_mask, device=q.device)
+    has_key = None
+    if mask is not None:
+        mask, has_key = _guard_empty_rows(mask)
+        scores = scores.masked_fill(~mask, float("-inf"))
+    low = q.dtype in (torch.float16, torch.bfloat16)
+    probs = torch.softmax(scores, dim=-1, dtype=torch.float32 if low else None).to(q.dtype)
+    if dropout_p > 0:
+        probs = F.dropout(probs, p=dropout_p)
+    out = torch.matmul(probs, v)
+    return out if has_key is None else out * has_key
+
+
+# ----------------------------------------------------------------------------------------------- flash
+
+
+def is_right_padded(key_padding_mask: torch.Tensor) -> bool:
+    """True when every row is real tokens followed only by padding."""
+    m = key_padding_mask.bool()
+    return bool((m[:, 1:] <= m[:, :-1]).all()) if m.shape[1] > 1 else True
+
+
+def unpad(x: torch.Tensor, mask: torch.Tensor):
+    """(B,T,...) rows with mask (B,T) True -> (x_flat (N,...), indices (N,), cu_seqlens (B+1,) int32, max_seqlen).
+
+    The packed layout flash-attn's varlen kernels take: sequences back to back, cu_seqlens their boundaries.
+    """
+    mask = mask.bool()
+    lengths = mask.sum(dim=1, dtype=torch.int32)
+    indices = torch.nonzero(mask.flatten(), as_tuple=False).flatten()
+    cu_seqlens = F.pad(torch.cumsum(lengths, dim=0, dtype=torch.int32), (1, 0))
+    max_seqlen = int(lengths.max()) if lengths.numel() else 0
+    return x.flatten(0, 1)[indices], indices, cu_seqlens, max_seqlen
+
+
+def pad(x_flat: torch.Tensor, indices: torch.Tensor, batch: int, seqlen: int) -> torch.Tensor:
+    """Inverse of `unpad`: (N,...) -> (B,T,...) with zeros where the mask was False."""
+    out = x_flat.new_zeros((batch * seqlen, *x_flat.shape[1:]))
+    out[indices] = x_flat
+    return out.view(batch, seqlen, *x_flat.shape[1:])
+
+
+def flash_attention(q, k, v, impl, *, causal=False, window=None, key_padding_mask=None, dropout_p=0.0, scale=None):
+    """Run flash-attn's kernels from ``impl`` (the ``flash_attn`` module) on (B,H,T,D) inputs.
+
+    ``impl`` is a parameter so the layout/unpadding logic can be exercised on CPU with a stand-in.
+    """
+    window_size = (-1, -1) if window is None else window
+    qt, kt, vt = (t.transpose(1, 2) for t in (q, k, v))  # flash wants (B,T,H,D)
+    kw = dict(dropout_p=dropout_p, softmax_scale=scale, causal=causal, window_size=window_size)
+    if key_padding_mask is None:
+        return impl.flash_attn_func(qt, kt, vt, **kw).transpose(1, 2)
+    b, tq, tk = q.shape[0], q.shape[2], k.shape[2]
+    k_flat, _, cu_k, max_k = unpad(kt, key_padding_mask)
+    v_flat = vt.flatten(0, 1)[torch.nonzero(key_padding_mask.bool().flatten()).flatten()]
+    if tq == tk:  # self-attention: padded queries go too (their outputs come back as zeros)
+        q_flat, q_idx, cu_q, max_q = unpad(qt, key_padding_mask)
+    else:
+        q_flat, q_idx = qt.flatten(0, 1), torch.arange(b * tq, device=q.device)
+        cu_q, max_q = torch.arange(0, (b + 1) * tq, tq, device=q.device, dtype=torch.int32), tq
+    out = impl.flash_attn_varlen_func(q_flat, k_flat, v_flat, cu_q, cu_k, max_q, max_k, **kw)
+    out = pad(out, q_idx, b, tq)
+    empty = (cu_k[1:] == cu_k[:-1]).view(b, 1, 1, 1)  # batch rows with no real key at all -> zeros
+    return out.transpose(1, 2).masked_fill(empty, 0.0)
