@@ -36,7 +36,8 @@ def balanced_folds(labels: list[int]) -> list[int]:
     return folds
 
 
-def _tokenize(items: Iterable[tuple[str, Path, int]], folds: list[int] | None, splits: list[str] | None, spec):
+def _tokenize(items: Iterable[tuple[str, Path, int]], splits: list[str] | None, spec):
+    """Pieces of the readable files; cv5 folds are assigned afterwards, over those files only."""
     from symtok.cp import CPTokenizer
 
     tok = CPTokenizer()
@@ -50,8 +51,10 @@ def _tokenize(items: Iterable[tuple[str, Path, int]], folds: list[int] | None, s
         if len(tokens) == 0:
             skipped.append((str(path), "no notes left after CP quantisation"))
             continue
-        pieces.append(Piece(name, tokens, label, split=None if splits is None else splits[k],
-                            fold=None if folds is None else folds[k]))
+        pieces.append(Piece(name, tokens, label, split=None if splits is None else splits[k]))
+    if spec.protocol == "cv5":
+        for piece, fold in zip(pieces, balanced_folds([p.labels for p in pieces])):
+            piece.fold = fold
     return TaskData(spec, pieces, skipped)
 
 
@@ -61,11 +64,9 @@ def _build_er(root: Path, limit: int | None = None) -> TaskData:
     if not files:
         raise FileNotFoundError(f"ER: no Q*_*.mid files under {folder}")
     items = [(f.stem, f, QUADRANTS[f.name[:2]]) for f in files if f.name[:2] in QUADRANTS]
-    folds = balanced_folds([y for _, _, y in items])
-    if limit is not None:  # keep the folds of the full list, take a spread subset
-        step = max(1, len(items) // limit)
-        items, folds = items[::step][:limit], folds[::step][:limit]
-    return _tokenize(items, folds, None, ER)
+    if limit is not None:  # a spread subset keeps every class
+        items = items[:: max(1, len(items) // limit)][:limit]
+    return _tokenize(items, None, ER)
 
 
 def _build_ps(root: Path, limit: int | None = None) -> TaskData:
@@ -74,7 +75,7 @@ def _build_ps(root: Path, limit: int | None = None) -> TaskData:
     if not files:
         raise FileNotFoundError(f"PS: no <Composer>/*.mid files (Pianist8 layout) under {base}")
     items = [(f"{f.parent.name}/{f.stem}", f, PIANISTS[f.parent.name]) for f in files][:limit]
-    return _tokenize(items, balanced_folds([y for _, _, y in items]), None, PS)
+    return _tokenize(items, None, PS)
 
 
 def _build_sgc(root: Path, limit: int | None = None) -> TaskData:
@@ -96,7 +97,7 @@ def _build_sgc(root: Path, limit: int | None = None) -> TaskData:
             splits.append("test" if h == 0 else ("valid" if h == 1 else "train"))
     if not items:
         raise FileNotFoundError(f"SGC: no lmd_matched MIDI found for the genres {GENRES} listed in {cls_file}")
-    return _tokenize(items[:limit], None, splits[:limit], SGC)
+    return _tokenize(items[:limit], splits[:limit], SGC)
 
 
 ER = TaskSpec("ER", "emotion recognition (EMOPIA)", "seq", 4, "acc", "cv5", "emopia", build=_build_er,
