@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from symcore.errors import EmptyMidiError, MidiError
-from symcore.notes import NoteArray, ticks_to_seconds, TEMPO_DTYPE
+from symcore.notes import TEMPO_DTYPE, NoteArray, ticks_to_seconds
 
 from symtok.aria_midi import _ERRORS, NOTE_OFF, NOTE_ON, PROGRAM, TEMPO, _scan, njit
 
