@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import logging
 import os
+import random
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,6 +42,9 @@ def _files(root: Path, spec: str) -> list[Path]:
         "asap": "asap/**/*.mid",
         "cpm": "cpm/midis/**/*.mid",
         "emopia": "emopia/midis/*.mid",
+        "asap_score": "asap/**/midi_score.mid",  # score MIDIs: many tempo changes
+        "orchestral": "orchestral_texture/dataset/scores_midi/*.mid",  # multi-instrument, several programs
+        "bps_motif": "bps_motif/motif_midi/*.mid",
     }
     out = []
     for item in spec.split(","):
@@ -69,6 +75,75 @@ def _load_ariautils(path: str | None, commit: str | None):
     return MidiDict, AbsTokenizer, commit
 
 
+def _smf(tracks: list[list[tuple[int, bytes]]], tpb: int) -> bytes:
+    """Format-1 MIDI bytes from tracks of (absolute tick, event bytes)."""
+
+    def vlq(n: int) -> bytes:
+        out = [n & 0x7F]
+        while n > 0x7F:
+            n >>= 7
+            out.append(0x80 | (n & 0x7F))
+        return bytes(reversed(out))
+
+    out = b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big") + len(tracks).to_bytes(2, "big")
+    out += tpb.to_bytes(2, "big")
+    for events in tracks:
+        body, last = b"", 0
+        for tick, ev in sorted(events, key=lambda e: e[0]):
+            body += vlq(tick - last) + ev
+            last = tick
+        body += b"\x00\xff\x2f\x00"
+        out += b"MTrk" + len(body).to_bytes(4, "big") + body
+    return out
+
+
+def _random_midi(rng: random.Random) -> bytes:
+    """A random multi-track file stressing aria's rules: shared channels, pedals in other tracks, zero-length and
+    overlapping same-pitch notes, note-on velocity 0, ignored programs, drums, many tempo changes, odd tpb."""
+    chans = rng.sample(range(16), rng.randint(1, 3)) + ([9] if rng.random() < 0.3 else [])
+    tracks = []
+    for _ in range(rng.randint(1, 3)):
+        ev, span = [], rng.randint(100, 20000)
+        for _ in range(rng.randint(0, 60)):
+            t, c, r = rng.randint(0, span), rng.choice(chans), rng.random()
+            if r < 0.45:
+                p, d = rng.randint(20, 90), rng.choice([0, 0, 1, rng.randint(1, 2000)])
+                end = bytes([0x80 | c, p, 0]) if rng.random() < 0.5 else bytes([0x90 | c, p, 0])
+                ev += [(t, bytes([0x90 | c, p, rng.randint(1, 127)])), (t + d, end)]
+            elif r < 0.6:
+                ev.append((t, bytes([0xB0 | c, 64, rng.choice([0, 10, 63, 64, 100, 127])])))
+            elif r < 0.65:
+                ev.append((t, bytes([0xC0 | c, rng.choice([0, 0, 5, 10, 25, 33, 41, 90, 115])])))
+            elif r < 0.75:
+                ev.append((t, b"\xff\x51\x03" + rng.randint(200000, 1500000).to_bytes(3, "big")))
+        tracks.append(ev)
+    return _smf(tracks, rng.choice([96, 384, 480, 960, 1000]))
+
+
+def _fuzz(n: int, seed: int, MidiDict, ref, ours, tmp: Path) -> dict[str, int]:
+    rng, counts = random.Random(seed), {}
+    for i in range(n):
+        data = _random_midi(rng)
+        (tmp / "fuzz.mid").write_bytes(data)
+        try:
+            a = ref.encode(ref.tokenize(MidiDict.from_midi(tmp / "fuzz.mid"), add_dim_tok=False))
+        except Exception:
+            a = None
+        try:
+            b = ours.encode_file(data)
+        except Exception:
+            b = None
+        if a is None or b is None:
+            key = "both rejected" if a is None and b is None else "different (only one side rejected)"
+        else:
+            key = _compare(b, a, int(np.flatnonzero(b == 0)[0]))
+            key = key if key.startswith("identical") else "different"
+        if key.startswith("different"):
+            (tmp / f"fuzz_diff_{seed}_{i}.mid").write_bytes(data)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def _compare(ours: np.ndarray, ref: list[int], n_prefix: int) -> str:
     if ours.tolist() == ref:
         return "identical"
@@ -86,8 +161,10 @@ def main() -> None:
     ap.add_argument("--ariautils", help="path to an aria-utils checkout")
     ap.add_argument("--ariautils-commit", help="commit of that checkout, when it is not a git work tree")
     ap.add_argument("--data-root")
-    ap.add_argument("--sets", default="pop909:100,asap:100", help="comma list of set:count (pop909, asap, cpm, emopia)")
+    ap.add_argument("--sets", default="pop909:100,asap:100", help="comma list of set:count (pop909, asap, cpm, emopia, asap_score, orchestral, bps_motif)")
     ap.add_argument("--name", default="aria_vs_ariautils", help="results file stem under benchmarks/results")
+    ap.add_argument("--fuzz", type=int, default=0, help="also compare on N random MIDI files (differential fuzz)")
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
     MidiDict, RefTokenizer, commit = _load_ariautils(args.ariautils, args.ariautils_commit)
@@ -160,6 +237,12 @@ def main() -> None:
         "|---|---:|",
         *[f"| {k} | {v} |" for k, v in sorted(counts.items())],
     ]
+    if args.fuzz:
+        logging.disable(logging.WARNING)  # upstream logs every malformed message of the random files
+        tmp = Path(tempfile.mkdtemp(prefix="aria-fuzz-"))
+        fz = _fuzz(args.fuzz, args.seed, MidiDict, ref, ours, tmp)
+        lines += ["", f"Differential fuzz: {args.fuzz} random MIDI files (seed {args.seed}; failing files kept in {tmp}):",
+                  "", "| result | files |", "|---|---:|", *[f"| {k} | {v} |" for k, v in sorted(fz.items())]]
     diffs = [r for r in rows if not r["result"].startswith(("identical", "both"))]
     if diffs:
         lines += ["", "Files that differ:", ""] + [f"- {r['file']}: {r['result']}" for r in diffs]

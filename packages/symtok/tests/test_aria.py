@@ -193,3 +193,15 @@ def test_dim_token_rules(seed, shared):
 def test_dim_token_short_sequences_untouched():
     ids = TOK.encode_file(smf([[(0, on(0, 60)), (10, off(0, 60))]]))
     assert add_dim_token(ids, 0).tolist() == ids.tolist()
+
+
+def test_quantiser_tables_equal_the_search_everywhere():
+    from symtok.aria_vocab import DUR_GRID, ONSET_GRID, VELOCITIES, quantize_duration, quantize_onset, quantize_velocity
+
+    n = np.arange(-50, 7000)
+    assert np.array_equal(quantize_onset(n), closest_on_grid(n, ONSET_GRID))
+    d = closest_on_grid(n, DUR_GRID)
+    assert np.array_equal(quantize_duration(n), np.where(d == 0, 10, d))
+    v = np.arange(0, 300)
+    q = closest_on_grid(v, VELOCITIES)
+    assert np.array_equal(quantize_velocity(v), np.where((q == 0) & (v != 0), 10, q))

@@ -119,15 +119,30 @@ def closest_on_grid(n: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return best
 
 
+def _lookup(grid: np.ndarray, hi: int) -> np.ndarray:
+    """`closest_on_grid` for every integer 0..hi: the search path depends only on n, so tabulate it once.
+
+    Values below 0 / above the grid snap to its first / last point (the search moves monotonically there), so
+    clipping the input to 0..hi before the lookup is exact.
+    """
+    return closest_on_grid(np.arange(hi + 1), grid)
+
+
+_VEL_TABLE = _lookup(VELOCITIES, 127)
+_DUR_TABLE = _lookup(DUR_GRID, MAX_DUR_MS)
+_ONSET_TABLE = _lookup(ONSET_GRID, ABS_TIME_STEP_MS)
+
+
 def quantize_velocity(v: np.ndarray) -> np.ndarray:
-    q = closest_on_grid(v, VELOCITIES)
-    return np.where((q == 0) & (np.asarray(v) != 0), VELOCITY_STEP, q)
+    v = np.asarray(v, np.int64)
+    q = _VEL_TABLE[np.clip(v, 0, 127)]
+    return np.where((q == 0) & (v != 0), VELOCITY_STEP, q)
 
 
 def quantize_duration(ms: np.ndarray) -> np.ndarray:
-    q = closest_on_grid(ms, DUR_GRID)
+    q = _DUR_TABLE[np.clip(ms, 0, MAX_DUR_MS)]
     return np.where(q == 0, TIME_STEP_MS, q)
 
 
 def quantize_onset(ms_in_segment: np.ndarray) -> np.ndarray:
-    return closest_on_grid(ms_in_segment, ONSET_GRID)
+    return _ONSET_TABLE[np.clip(ms_in_segment, 0, ABS_TIME_STEP_MS)]
