@@ -16,6 +16,7 @@ import symusic
 from symcore.errors import EmptyMidiError, MidiError
 
 SUSTAIN_CC = 64
+MAX_PIECE_SECONDS = 24 * 3600.0  # longer "pieces" come from absurd tempi/delta times, not from music
 
 TEMPO_DTYPE = np.dtype([("tick", np.int64), ("qpm", np.float64)])
 TIMESIG_DTYPE = np.dtype([("tick", np.int64), ("numerator", np.int16), ("denominator", np.int16)])
@@ -84,20 +85,47 @@ def load_score(source: str | Path | bytes, *, path_hint: str | None = None) -> s
     name = path_hint or (None if isinstance(source, bytes) else str(source))
     try:
         if isinstance(source, bytes):
+            check_chunks(source, name)
             return symusic.Score.from_midi(source)
         path = Path(source)
         if not path.is_file():
             raise MidiError(name, "file not found")
         if path.stat().st_size == 0:
             raise MidiError(name, "file is empty (0 bytes)")
-        with path.open("rb") as fh:
-            if fh.read(4) not in (b"MThd", b"RIFF"):
-                raise MidiError(name, "not a MIDI file (no MThd header)")
-        return symusic.Score(str(path))
+        data = path.read_bytes()
+        if data[:4] not in (b"MThd", b"RIFF"):
+            raise MidiError(name, "not a MIDI file (no MThd header)")
+        check_chunks(data, name)
+        return symusic.Score.from_midi(data)
     except MidiError:
         raise
     except Exception as exc:  # symusic raises RuntimeError/ValueError/IndexError for damaged files
         raise MidiError(name, f"cannot parse MIDI ({type(exc).__name__}: {exc})") from exc
+
+
+def check_chunks(data: bytes, name: str | None) -> None:
+    """Raise `MidiError` for a truncated SMF: symusic silently reads what is there, we want to know.
+
+    Walks the chunk headers only (cheap): a chunk longer than the bytes left, or fewer track chunks than the
+    header declares, means the file was cut. RIFF-wrapped (RMID) files are left to symusic.
+    """
+    if data[:4] == b"RIFF":
+        return
+    if len(data) < 14 or data[:4] != b"MThd":
+        raise MidiError(name, f"not a MIDI file or truncated header ({len(data)} bytes)")
+    hlen = int.from_bytes(data[4:8], "big")
+    if hlen < 6 or 8 + hlen > len(data):
+        raise MidiError(name, f"damaged header chunk (length {hlen})")
+    n_tracks = int.from_bytes(data[10:12], "big")
+    pos, found = 8 + hlen, 0
+    while pos + 8 <= len(data) and found < n_tracks:
+        length = int.from_bytes(data[pos + 4:pos + 8], "big")
+        if pos + 8 + length > len(data):
+            raise MidiError(name, f"truncated: chunk at byte {pos} declares {length} bytes, {len(data) - pos - 8} left")
+        found += data[pos:pos + 4] == b"MTrk"
+        pos += 8 + length
+    if found < n_tracks:
+        raise MidiError(name, f"truncated: header declares {n_tracks} tracks, file holds {found}")
 
 
 def fold_sustain(onset: np.ndarray, offset: np.ndarray, ped_on: np.ndarray, ped_off: np.ndarray) -> np.ndarray:
@@ -161,6 +189,8 @@ def load_notes(
         if len(n["time"]) == 0 or (drop_drums and track.is_drum):
             continue
         onset = n["time"].astype(np.int64)
+        if onset.min() < 0 or n["duration"].min() < 0:  # symusic sums delta times in int32: huge ones wrap
+            raise MidiError(name, f"track {ti}: note times overflow 32-bit ticks (absurd delta times)")
         offset = onset + np.maximum(n["duration"].astype(np.int64), 0)
         if sustain:
             ped = track.pedals.numpy()
@@ -181,8 +211,13 @@ def load_notes(
     else:
         cat = {k: np.concatenate(v) for k, v in cols.items()}
     tempos = _tempo_array(score)
+    if (tempos["tick"] < 0).any():
+        raise MidiError(name, "tempo change times overflow 32-bit ticks (absurd delta times)")
     on_sec = ticks_to_seconds(cat["onset"], tempos, tpq)
     off_sec = ticks_to_seconds(cat["offset"], tempos, tpq)
+    if off_sec.size and not off_sec.max() <= MAX_PIECE_SECONDS:  # would make downstream rolls/tokens explode
+        raise MidiError(name, f"notes end at {off_sec.max():.3g} s, over {MAX_PIECE_SECONDS:.0f} s "
+                              "(absurd tempo or delta times)")
     ts = score.time_signatures.numpy()
     tsa = np.zeros(len(ts["time"]), TIMESIG_DTYPE)
     tsa["tick"], tsa["numerator"], tsa["denominator"] = ts["time"], ts["numerator"], ts["denominator"]
@@ -196,3 +231,126 @@ def load_notes(
         track_names=tuple(t.name for t in score.tracks), path=name,
     )
     return notes.sorted()
+
+
+def seconds_to_ticks(seconds: np.ndarray, tempos: np.ndarray, tpq: int) -> np.ndarray:
+    """Inverse of `ticks_to_seconds` (float ticks; the caller rounds)."""
+    seconds = np.asarray(seconds, dtype=np.float64)
+    if tempos.size == 0 or tempos["tick"][0] > 0:
+        tempos = np.concatenate([np.array([(0, 120.0)], TEMPO_DTYPE), tempos])
+    t_tick = tempos["tick"].astype(np.float64)
+    sec_per_tick = 60.0 / (tempos["qpm"] * tpq)
+    t_sec = np.concatenate([[0.0], np.cumsum(np.diff(t_tick) * sec_per_tick[:-1])])
+    i = np.clip(np.searchsorted(t_sec, seconds, side="right") - 1, 0, len(t_sec) - 1)
+    return t_tick[i] + (seconds - t_sec[i]) / sec_per_tick[i]
+
+
+# ------------------------------------------------------------------------------------------ track selection
+def filter_programs(notes: NoteArray, programs=None, *, drums: bool = True) -> NoteArray:
+    """Notes of pitched tracks whose GM program is in `programs` (None = all), plus drums when `drums`."""
+    keep = ~notes.is_drum if programs is None else (~notes.is_drum & np.isin(notes.program, list(programs)))
+    return notes.select(keep | (notes.is_drum & drums))
+
+
+def merge_tracks(notes: NoteArray, *, program: int = 0, name: str = "merged", drums: str = "keep") -> NoteArray:
+    """All pitched notes on one track 0 with `program`; drums="keep" puts drum notes on track 1, "drop" removes them.
+
+    Duplicate (onset, pitch) notes from different tracks are kept: they are real doublings, and tokenizers that
+    cannot represent them deduplicate themselves.
+    """
+    if drums not in ("keep", "drop"):
+        raise ValueError(f"drums must be 'keep' or 'drop', not {drums!r}")
+    out = notes.select(~notes.is_drum) if drums == "drop" else notes
+    track = out.is_drum.astype(np.int16)
+    prog = np.where(out.is_drum, out.program, np.int16(program)).astype(np.int16)
+    names = (name, "drums") if out.is_drum.any() else (name,)
+    return replace(out, track=track, program=prog, track_names=names).sorted()
+
+
+# ------------------------------------------------------------------------------------------ time windows
+def _events_from(events: np.ndarray, tick0: int) -> np.ndarray:
+    """Events re-based at tick0: the one in force at tick0 moves to 0, earlier ones are dropped."""
+    if events.size == 0:
+        return events.copy()
+    before = np.flatnonzero(events["tick"] <= tick0)
+    out = events[before[-1]:].copy() if before.size else events.copy()
+    out["tick"] = np.maximum(out["tick"] - tick0, 0)
+    return out
+
+
+def window(
+    notes: NoteArray, start: float, end: float | None = None, *, unit: str = "sec", crossing: str = "clip",
+    shift: bool = False,
+) -> NoteArray:
+    """Notes within [start, end) in seconds (`unit="sec"`) or ticks (`unit="tick"`).
+
+    `crossing` decides notes that cross a boundary: "clip" keeps every note overlapping the window, trimmed to
+    it (a note sounding at `start` then starts at `start`); "keep" keeps notes whose onset is in the window,
+    whole (their offset may pass `end`); "drop" keeps only notes entirely inside. `shift=True` moves the window
+    start to time 0 (ticks, seconds, and the tempo/time-signature/key maps, with the values in force at `start`).
+    Seconds boundaries map to ticks through the tempo map, rounded to the nearest tick.
+    """
+    if crossing not in ("clip", "keep", "drop"):
+        raise ValueError(f"crossing must be 'clip', 'keep' or 'drop', not {crossing!r}")
+    if unit not in ("sec", "tick"):
+        raise ValueError(f"unit must be 'sec' or 'tick', not {unit!r}")
+    on, off = (notes.onset_sec, notes.offset_sec) if unit == "sec" else (notes.onset, notes.offset)
+    hi = np.inf if end is None else end
+    if crossing == "clip":
+        mask = (on < hi) & ((off > start) | (on >= start))
+    elif crossing == "keep":
+        mask = (on >= start) & (on < hi)
+    else:
+        mask = (on >= start) & (off <= hi)
+    out = notes.select(mask)
+    if unit == "sec":
+        t_start = float(start)
+        k_start = int(np.rint(seconds_to_ticks(start, notes.tempos, notes.tpq)))
+        k_end = None if end is None else int(np.rint(seconds_to_ticks(end, notes.tempos, notes.tpq)))
+    else:
+        k_start, k_end = int(start), (None if end is None else int(end))
+        t_start = float(ticks_to_seconds(np.array([k_start]), notes.tempos, notes.tpq)[0])
+    if crossing == "clip" and len(out):
+        t_end = np.inf if end is None else (end if unit == "sec" else
+                                            float(ticks_to_seconds(np.array([k_end]), notes.tempos, notes.tpq)[0]))
+        new_on = np.maximum(out.onset, k_start)
+        new_off = np.minimum(out.offset, np.iinfo(np.int64).max if k_end is None else k_end)
+        on_s = np.maximum(out.onset_sec, t_start)
+        off_s = np.minimum(out.offset_sec, t_end)
+        out = out.with_columns(onset=new_on, duration=np.maximum(new_off - new_on, 0), onset_sec=on_s,
+                               duration_sec=np.maximum(off_s - on_s, 0.0))
+    if shift:
+        out = replace(
+            out, onset=np.maximum(out.onset - k_start, 0), onset_sec=out.onset_sec - t_start,
+            tempos=_events_from(notes.tempos, k_start), time_signatures=_events_from(notes.time_signatures, k_start),
+            key_signatures=_events_from(notes.key_signatures, k_start),
+        )
+    return out.sorted()
+
+
+def notes_from_arrays(
+    onset, duration, pitch, velocity=80, *, track=0, program=0, is_drum=False, tpq: int = 480,
+    tempos: np.ndarray | None = None, qpm: float = 120.0, time_signatures: np.ndarray | None = None,
+    track_names: tuple[str, ...] = (), path: str | None = None,
+) -> NoteArray:
+    """A sorted NoteArray from tick columns (scalars broadcast); seconds follow `tempos` (default one `qpm`)."""
+    onset = np.asarray(onset, dtype=np.int64).reshape(-1)
+    n = len(onset)
+
+    def col(v, dtype):
+        return np.broadcast_to(np.asarray(v, dtype=dtype), (n,)).copy()
+
+    duration = col(duration, np.int64)
+    if tempos is None:
+        tempos = np.array([(0, qpm)], TEMPO_DTYPE)
+    on_s = ticks_to_seconds(onset, tempos, tpq)
+    off_s = ticks_to_seconds(onset + duration, tempos, tpq)
+    tracks = col(track, np.int16)
+    if not track_names:
+        track_names = tuple(f"track {i}" for i in range(int(tracks.max()) + 1 if n else 0))
+    return NoteArray(
+        onset=onset, duration=duration, pitch=col(pitch, np.int16), velocity=col(velocity, np.int16), track=tracks,
+        program=col(program, np.int16), is_drum=col(is_drum, bool), onset_sec=on_s, duration_sec=off_s - on_s,
+        tpq=int(tpq), tempos=tempos, time_signatures=np.zeros(0, TIMESIG_DTYPE) if time_signatures is None
+        else time_signatures, track_names=track_names, path=path,
+    ).sorted()
