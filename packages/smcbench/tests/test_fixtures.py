@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import symusic
-
 from smcbench.tasks import TASKS
 from smcbench.tasks.seqtasks import balanced_folds
 
@@ -54,3 +53,12 @@ def test_sgc_layout(tmp_path):
 def test_missing_layout_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="pianist8"):
         TASKS["PS"].build(tmp_path)
+
+
+def test_cli_task_names_are_case_insensitive(capsys, tmp_path, monkeypatch):
+    from smcbench.cli import _task_list
+
+    assert _task_list("") == list(TASKS)
+    assert _task_list("dbp,me") == ["DbP", "ME"]
+    with pytest.raises(SystemExit, match="unknown task"):
+        _task_list("XX")

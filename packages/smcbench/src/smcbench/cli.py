@@ -12,7 +12,7 @@ from smcbench.tasks import TASKS
 
 
 def _task_list(value: str) -> list[str]:
-    names = [n.strip().upper() for n in value.split(",") if n.strip()] if value else list(TASKS)
+    names = [n.strip().upper() for n in value.split(",") if n.strip()] if value else [k.upper() for k in TASKS]
     unknown = [n for n in names if n not in {k.upper() for k in TASKS}]
     if unknown:
         raise SystemExit(f"unknown task(s) {unknown}; known: {', '.join(TASKS)}")
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="finetune and test on tasks")
     model_args(r)
     r.add_argument("--tasks", default="ME,VE,ER")
-    r.add_argument("--profile", choices=["quick", "full"], default="quick")
+    r.add_argument("--profile", choices=["smoke", "quick", "full"], default="quick")
     r.add_argument("--seeds", type=int, default=1)
     r.add_argument("--limit", type=int, default=None, help="build tasks from at most this many files per split")
     r.add_argument("--no-progress", action="store_true")

@@ -9,7 +9,7 @@ Weights are read only through symcore.weights (safetensors, or torch.load with w
 
 from __future__ import annotations
 
-import json
+import copy
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,45 +18,21 @@ import torch
 from torch import nn
 
 
-def _m2bert_config(ckpt: str | Path | None, config: str):
-    from m2bert.config import EncoderConfig
-
-    if ckpt is not None:
-        from safetensors import safe_open
-
-        if str(ckpt).endswith(".safetensors"):
-            with safe_open(str(ckpt), "pt") as fh:
-                meta = fh.metadata() or {}
-            if "config" in meta:
-                return EncoderConfig.from_dict(json.loads(meta["config"]))
-        side = Path(ckpt).with_suffix(".json")
-        if side.is_file():
-            return EncoderConfig.from_dict(json.loads(side.read_text()))
-    return EncoderConfig.from_name(config)
-
-
 def encoder_factory(model: str, ckpt: str | Path | None = None, config: str = "tiny") -> Callable[[], nn.Module]:
     """A function building a fresh encoder (each finetuning run starts from the same weights)."""
+    from m2bert.config import EncoderConfig
     from m2bert.model import M2BertEncoder
-    from symcore.weights import load_weights
 
-    cfg = _m2bert_config(ckpt, config)
-    state = None
-    if model != "scratch":
-        if ckpt is None:
-            raise ValueError(f"model {model!r} needs --ckpt (a safetensors encoder export); use 'scratch' for random init")
-        state = load_weights(ckpt)
-        state = {k.removeprefix("encoder."): v for k, v in state.items()}
+    if model == "scratch" and ckpt is None:
+        cfg = EncoderConfig.from_name(config)
+        return lambda: M2BertEncoder(cfg)
+    if ckpt is None:
+        raise ValueError(f"model {model!r} needs --ckpt (a safetensors encoder export); use 'scratch' for random init")
+    from m2bert.export import load_encoder, read_config
 
-    def make() -> nn.Module:
-        enc = M2BertEncoder(cfg)
-        if state is not None:
-            missing, unexpected = enc.load_state_dict(state, strict=False)
-            if missing:
-                raise ValueError(f"{ckpt}: encoder weights missing {len(missing)} tensors, e.g. {missing[:3]}")
-        return enc
-
-    return make
+    cfg = read_config(ckpt) or EncoderConfig.from_name(config)
+    template = load_encoder(ckpt, cfg)  # read once (safetensors / weights_only), copied per run
+    return lambda: copy.deepcopy(template)
 
 
 @torch.no_grad()

@@ -36,6 +36,7 @@ class Profile:
 
 
 PROFILES = {
+    "smoke": Profile(max_len=64, epochs=1, batch_size=8, lr=1e-3, max_train_segments=16, folds=(0,)),
     "quick": Profile(max_len=128, epochs=3, batch_size=16, lr=3e-4, max_train_segments=256, folds=(0,)),
     "full": Profile(max_len=512, epochs=10, batch_size=12, lr=2e-5, max_train_segments=None, folds=None),
 }
@@ -94,7 +95,7 @@ def run_one(task: str, make_encoder: Callable[[], nn.Module], model_name: str, *
         "torch": torch.__version__,
     }
     _atomic_json(record, path)
-    return record
+    return json.loads(path.read_text())  # the same record a resumed run would return
 
 
 def folds_for(task: str, profile: str) -> tuple[int, ...]:
