@@ -7,11 +7,18 @@ import random
 import numpy as np
 import pytest
 import symusic
-
 from symcore.errors import EmptyMidiError, MidiError
 from symcore.notes import (
-    TEMPO_DTYPE, filter_programs, fold_sustain, load_notes, load_score, merge_tracks, notes_from_arrays,
-    seconds_to_ticks, ticks_to_seconds, window,
+    TEMPO_DTYPE,
+    filter_programs,
+    fold_sustain,
+    load_notes,
+    load_score,
+    merge_tracks,
+    notes_from_arrays,
+    seconds_to_ticks,
+    ticks_to_seconds,
+    window,
 )
 
 POP = "pop909/POP909/001/001.mid"

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from symcore.notes import load_notes, notes_from_arrays
 from symcore.pianoroll import (
-    GRID_WIDTH, TARGET_DIM, bar_grids, chroma, cp_duration_sixteenths, frame_rolls, pianoroll_targets,
+    GRID_WIDTH,
+    TARGET_DIM,
+    bar_grids,
+    chroma,
+    cp_duration_sixteenths,
+    frame_rolls,
+    pianoroll_targets,
 )
 
 
