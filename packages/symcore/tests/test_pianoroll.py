@@ -135,3 +135,13 @@ def test_chroma_by_hand():
     np.testing.assert_allclose(chroma(n, "count")[[0, 4]], [2 / 3, 1 / 3])
     np.testing.assert_allclose(chroma(n, "duration")[[0, 4]], [0.75, 0.25])  # C: 0.5 + 1.0 s, E: 0.5 s
     assert chroma(n).sum() == pytest.approx(1) and chroma(n.select(n.is_drum)).sum() == 0
+
+
+def test_save_pianoroll_png(shared, tmp_path):
+    from symcore.plot import save_pianoroll_png
+
+    notes = load_notes(shared("pop909/POP909/001/001.mid"))
+    out = save_pianoroll_png(notes.select(notes.onset_sec < 20), tmp_path / "roll.png", title="POP909 001")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+    empty = save_pianoroll_png(notes.select(np.zeros(len(notes), bool)), tmp_path / "empty.png")
+    assert empty.is_file()

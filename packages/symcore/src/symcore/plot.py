@@ -29,10 +29,10 @@ def save_pianoroll_png(notes: NoteArray, path: str | Path, title: str | None = N
     lo, hi = (int(notes.pitch.min()), int(notes.pitch.max())) if len(notes) else (48, 72)
     ax.set(xlim=(0, end), ylim=(lo - 2, hi + 2), xlabel="time (s)", ylabel="MIDI pitch")
     ax.set_title(title or (Path(notes.path).name if notes.path else f"{len(notes)} notes"))
-    for name, tr in zip(notes.track_names, range(len(notes.track_names))):
-        if np.any(notes.track == tr):
-            ax.plot([], [], color=cmap(tr % 10), lw=6, label=name or f"track {tr}")
-    if len(notes.track_names) > 1:
+    used = [tr for tr in range(len(notes.track_names)) if np.any(notes.track == tr)]
+    for tr in used:
+        ax.plot([], [], color=cmap(tr % 10), lw=6, label=notes.track_names[tr] or f"track {tr}")
+    if len(used) > 1:
         ax.legend(loc="upper right", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
