@@ -8,7 +8,7 @@ import sys
 from importlib.metadata import version
 
 import numpy as np
-from symcore.corpus import build_corpus, list_sources
+from symcore.corpus import DEFAULT_COMPOSERS, build_corpus, list_sources
 from symcore.notes import load_notes
 
 BUILD = ("import json, sys; from symcore.corpus import build_corpus; c = build_corpus(limit=2, cache_dir=sys.argv[1]);"
@@ -54,7 +54,7 @@ def test_concurrent_build_then_reuse_and_resume(tmp_path):
 
 
 def test_failed_source_is_reported_and_skipped(tmp_path):
-    lists = {"default": ["bach/no_such_chorale.mxl", "bach/bwv1.6.mxl"]}
+    lists = {",".join(DEFAULT_COMPOSERS): ["bach/no_such_chorale.mxl", "bach/bwv1.6.mxl"]}
     (tmp_path / "sources.json").write_text(json.dumps({"format": 1, "music21": version("music21"), "lists": lists}))
     c = build_corpus(limit=1, cache_dir=tmp_path)
     assert [f.name for f in c.files] == ["bach__bwv1.6.mid"] and c.converted == 2

@@ -190,8 +190,8 @@ def _read_json(path: Path):
 
 def _sources(root: Path, composers, refresh: bool) -> list[str]:
     """The source list, cached per composer selection and music21 version (saves importing music21)."""
-    key = "default" if composers is None else ("all" if composers == "all" else ",".join(
-        [composers] if isinstance(composers, str) else composers))
+    key = "all" if composers == "all" else ",".join(
+        DEFAULT_COMPOSERS if composers is None else [composers] if isinstance(composers, str) else composers)
     path = root / "sources.json"
     cached = _read_json(path) or {}
     m21 = _pkg_version("music21")
