@@ -26,3 +26,21 @@ __all__ = [
     "stretch_tempo", "transpose", "write_midi", "bar_grids", "chroma", "frame_rolls", "pianoroll_targets",
     "build_corpus",
 ]
+
+# Torch/scipy-backed parts load on first use, so `import symcore` stays light for MIDI-only work. (The function
+# `attention` is not re-exported: `symcore.attention` is its module; use `from symcore.attention import attention`.)
+_LAZY = {
+    "rope_cache": "symcore.rope", "apply_rope": "symcore.rope", "RotaryEmbedding": "symcore.rope",
+    "load_audio": "symcore.audio", "render_midi": "symcore.audio", "find_soundfont": "symcore.audio",
+    "is_silent": "symcore.audio", "save_weights": "symcore.weights", "load_weights": "symcore.weights",
+    "load_checkpoint": "symcore.weights", "WeightsError": "symcore.weights",
+}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'symcore' has no attribute {name!r}")
