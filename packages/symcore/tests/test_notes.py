@@ -79,6 +79,19 @@ def test_fold_sustain_by_hand():
     assert out.tolist() == [50, 500, 500, 900, 1200]
 
 
+def test_fold_sustain_restrike_by_hand():
+    onset = np.array([0, 200, 300, 0])
+    offset = np.array([100, 250, 350, 40])  # E4 released before the pedal
+    pitch = np.array([60, 60, 62, 64])
+    ped_on, ped_off = np.array([50]), np.array([1000])
+    assert fold_sustain(onset, offset, ped_on, ped_off).tolist() == [1000, 1000, 1000, 40]
+    # C4 is struck again at 200: the first one stops there; the second rings to the release
+    assert fold_sustain(onset, offset, ped_on, ped_off, pitch).tolist() == [200, 1000, 1000, 40]
+    # a re-strike before the original release never shortens a note
+    assert fold_sustain(np.array([0, 50]), np.array([120, 130]), ped_on, ped_off, np.array([60, 60])).tolist() == [
+        120, 1000]
+
+
 def test_sustain_from_cc64(tmp_path):
     notes = [(0, 240, 60, 80), (0, 960, 64, 80), (2000, 100, 67, 80)]
     ccs = [(100, 64, 127), (600, 64, 0)]  # pedal down 100..600
@@ -96,6 +109,19 @@ def test_sustain_real_performance(shared):
     assert np.array_equal(plain.onset, held.onset) and np.array_equal(plain.pitch, held.pitch)
     assert (held.duration >= plain.duration).all()
     assert (held.duration > plain.duration).mean() > 0.05  # a pedalled performance
+    cut = load_notes(path, sustain="restrike")
+    assert (cut.duration >= plain.duration).all() and (cut.duration <= held.duration).all()
+    assert (cut.duration < held.duration).any()
+    for notes in (plain, cut):  # restrike adds no same-key overlap that the performance did not have
+        o = np.lexsort((notes.onset, notes.pitch))
+        same = notes.pitch[o][1:] == notes.pitch[o][:-1]
+        overl = same & (notes.offset[o][:-1] > notes.onset[o][1:])
+        if notes is plain:
+            base = overl.sum()
+        else:
+            assert overl.sum() <= base
+    with pytest.raises(ValueError):
+        load_notes(path, sustain="yes")
 
 
 def test_merge_and_filter_programs():

@@ -128,11 +128,14 @@ def check_chunks(data: bytes, name: str | None) -> None:
         raise MidiError(name, f"truncated: header declares {n_tracks} tracks, file holds {found}")
 
 
-def fold_sustain(onset: np.ndarray, offset: np.ndarray, ped_on: np.ndarray, ped_off: np.ndarray) -> np.ndarray:
+def fold_sustain(
+    onset: np.ndarray, offset: np.ndarray, ped_on: np.ndarray, ped_off: np.ndarray, pitch: np.ndarray | None = None,
+) -> np.ndarray:
     """New offsets: a note released while the pedal is down ends when the pedal is released.
 
     Pedal intervals are [ped_on, ped_off); they come from symusic's CC64 pairing (value >= 64 is down).
-    Notes never get shorter.
+    Notes never get shorter. With `pitch`, a held note also ends where the same key is struck again (as a
+    piano damps and re-excites the string; the MAESTRO/Kong convention), so same-pitch notes do not overlap.
     """
     if ped_on.size == 0 or offset.size == 0:
         return offset.copy()
@@ -142,6 +145,14 @@ def fold_sustain(onset: np.ndarray, offset: np.ndarray, ped_on: np.ndarray, ped_
     inside = (idx >= 0) & (offset < ped_off[np.maximum(idx, 0)])
     out = offset.copy()
     out[inside] = np.maximum(offset[inside], ped_off[idx[inside]])
+    if pitch is not None and len(out) > 1:
+        o = np.lexsort((onset, pitch))  # by pitch, then onset: the next same-pitch onset is the next row
+        same = pitch[o][1:] == pitch[o][:-1]
+        nxt = np.full(len(o), np.iinfo(np.int64).max)
+        nxt[:-1] = np.where(same, onset[o][1:], nxt[:-1])
+        cut = np.empty_like(out)
+        cut[o] = nxt
+        out = np.where(out > offset, np.maximum(offset, np.minimum(out, cut)), out)
     return out
 
 
@@ -168,16 +179,19 @@ def ticks_to_seconds(ticks: np.ndarray, tempos: np.ndarray, tpq: int) -> np.ndar
 def load_notes(
     source: str | Path | bytes | symusic.Score,
     *,
-    sustain: bool = False,
+    sustain: bool | str = False,
     drop_drums: bool = False,
     allow_empty: bool = False,
     path_hint: str | None = None,
 ) -> NoteArray:
     """Read all tracks of a MIDI file into one sorted `NoteArray`.
 
-    `sustain=True` folds each track's sustain pedal (CC64) into note durations. An empty but valid file raises
+    `sustain=True` folds each track's sustain pedal (CC64) into note durations; `sustain="restrike"` also ends a
+    pedal-held note where its key is struck again (see `fold_sustain`). An empty but valid file raises
     `EmptyMidiError` unless `allow_empty`.
     """
+    if sustain not in (False, True, "restrike"):
+        raise ValueError(f"sustain must be False, True or 'restrike', not {sustain!r}")
     name = path_hint or (str(source) if isinstance(source, (str, Path)) else None)
     score = source if isinstance(source, symusic.Score) else load_score(source, path_hint=name)
     tpq = int(score.ticks_per_quarter)
@@ -195,7 +209,8 @@ def load_notes(
         if sustain:
             ped = track.pedals.numpy()
             p_on = ped["time"].astype(np.int64)
-            offset = fold_sustain(onset, offset, p_on, p_on + ped["duration"].astype(np.int64))
+            offset = fold_sustain(onset, offset, p_on, p_on + ped["duration"].astype(np.int64),
+                                  n["pitch"] if sustain == "restrike" else None)
         k = len(onset)
         cols["onset"].append(onset)
         cols["offset"].append(offset)
