@@ -95,22 +95,13 @@ class TokenTables:
         out[is_onset] = self.onset_id[(abs_ms[is_onset] % SEGMENT_MS) // step]
         is_dur = kind == DUR
         out[is_dur] = self.dur_id[dur[is_dur] // step]
-        new_segment = np.where(is_onset, abs_ms // SEGMENT_MS, -1)
-        # Rebuild: drop old <T>s and, before each note, emit enough <T>s to reach its onset's new segment.
-        starts = np.flatnonzero(self.note_start[ids])
+        # Drop the old <T>s; before each note emit as many <T>s as its onset's new segment advanced.
+        starts = np.flatnonzero(self.note_start[ids][:-1] & is_onset[1:])
+        seg = abs_ms[starts + 1] // SEGMENT_MS
+        counts = np.diff(np.maximum.accumulate(np.concatenate([[0], seg])))
         keep = ids != TIME_ID
-        pieces, cur, prev = [], 0, 0
-        for s in starts:
-            if s + 1 >= len(ids) or not is_onset[s + 1]:
-                continue
-            seg = int(new_segment[s + 1])
-            pieces.append(out[prev:s][keep[prev:s]])
-            if seg > cur:
-                pieces.append(np.full(seg - cur, TIME_ID, ids.dtype))
-                cur = seg
-            prev = s
-        pieces.append(out[prev:][keep[prev:]])
-        return np.concatenate(pieces).astype(ids.dtype)
+        at = np.cumsum(keep)[starts] - 1  # index of each note start among the kept tokens
+        return np.insert(out[keep], np.repeat(at, counts), TIME_ID).astype(ids.dtype)
 
     def insert_dim(self, ids: np.ndarray, rng: np.random.Generator, before_end: int = 100, jitter: int = 10,
                    min_len: int = 150) -> np.ndarray:
@@ -126,6 +117,24 @@ class TokenTables:
 
     def note_starts(self, ids: np.ndarray) -> np.ndarray:
         return np.flatnonzero(self.note_start[ids])
+
+    def onsets_ms(self, ids: np.ndarray) -> np.ndarray:
+        """Absolute onset (ms) of each note start: 5000 per preceding `<T>` plus the segment onset after it."""
+        starts = self.note_starts(ids)
+        segment = np.cumsum(ids == TIME_ID)
+        nxt = ids[np.minimum(starts + 1, len(ids) - 1)]
+        return segment[starts] * SEGMENT_MS + np.where(self.kind[nxt] == ONSET, self.value[nxt], 0)
+
+    def cut_seconds(self, ids: np.ndarray, seconds: float) -> np.ndarray:
+        """The opening of a sequence: every note starting before `seconds`, without `<E>`/`<D>` (a prompt)."""
+        starts, onsets = self.note_starts(ids), self.onsets_ms(ids)
+        late = np.flatnonzero(onsets >= seconds * 1000)
+        end = starts[late[0]] if len(late) else len(ids)
+        head = ids[:end]
+        head = head[(head != EOS_ID) & (head != DIM_ID) & (head != PAD_ID)]
+        while len(head) and head[-1] == TIME_ID:
+            head = head[:-1]
+        return head
 
     def slice_notes(self, ids: np.ndarray, first: int, count: int) -> np.ndarray:
         """`[prefix…] <S>` + notes first..first+count-1 (time re-based to their first segment) + `<E>`."""

@@ -56,24 +56,31 @@ class PretrainDataset(Dataset):
     def __len__(self) -> int:
         return max(1, self.total // self.seq_len) if self.concat else len(self.seqs)
 
-    def _prepared(self, i: int, rng) -> np.ndarray:
-        ids = np.asarray(self.seqs[i]).reshape(-1).astype(np.int64)
+    def _prepared(self, i: int, rng, need: int, random_start: bool = False) -> np.ndarray:
+        """File i cropped to about `need` tokens (from its start or a random note), augmented, `<D>` if it ends."""
+        ids = np.asarray(self.seqs[i]).reshape(-1)
+        start = 0
+        if random_start:
+            starts = self.tables.note_starts(ids)
+            start = int(starts[rng.integers(len(starts))]) if len(starts) else 0
+        stop = start + need + 128  # slack for tokens augmentation removes; cropping keeps epochs cheap
+        ids = ids[start:stop].astype(np.int64)
         if self.augment is not None:
             ids = self.augment(ids, rng)
-        return self.tables.insert_dim(ids, rng) if self.dim_token else ids
+        reaches_end = stop >= len(self.seqs[i])
+        return self.tables.insert_dim(ids, rng) if self.dim_token and reaches_end else ids
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         rng, need = _rng(), self.seq_len + 1
         if self.concat:
-            first = self._prepared(i % len(self.seqs), rng)
-            parts = [first[int(rng.integers(0, max(1, len(first) - 8))):]]
+            parts = [self._prepared(i % len(self.seqs), rng, need, random_start=True)]
             got = len(parts[0])
             while got < need:
-                parts.append(self._prepared(int(rng.integers(len(self.seqs))), rng))
+                parts.append(self._prepared(int(rng.integers(len(self.seqs))), rng, need - got))
                 got += len(parts[-1])
             buf = np.concatenate(parts)[:need]
         else:
-            buf, _ = _fit(self._prepared(i, rng), need)
+            buf, _ = _fit(self._prepared(i, rng, need), need)
         buf = torch.from_numpy(buf)
         return {"ids": buf[:-1], "targets": buf[1:]}
 
