@@ -82,9 +82,28 @@ def test_cp_embedding_and_official_layout():
     assert set(heads) == {f"fields.{i}.weight" for i in range(4)} | {"pianoroll.weight"}
     tokens = torch.tensor([[[0, 3, 40, 7], [1, 5, 44, 3], [2, 16, 86, 64]]])
     manual = torch.cat([tables[i][tokens[..., i]] for i in range(4)], -1) * CFG.embed_dim ** 0.5 @ w.T + b
-    torch.testing.assert_close(ours.cp_embedding(tokens), manual)
+    torch.testing.assert_close(ours.cp_embedding(tokens), manual, rtol=1e-5, atol=1e-6 * manual.abs().max().item())
     mask = tokens[..., 0] != 2
     with torch.no_grad():
         ref = hf(inputs_embeds=manual, attention_mask=mask.long()).last_hidden_state
         got = ours(tokens)
     torch.testing.assert_close(got[mask], ref[mask], rtol=1e-5, atol=1e-5)
+
+
+def test_block_local_equals_dense_band():
+    """The block-local path (long sequences) gives the dense band-masked result, padding included."""
+    from m2bert.attention import attention_masks, block_local_attention
+    from m2bert.model import SelfAttention  # noqa: F401  (import check)
+
+    torch.manual_seed(3)
+    B, h, T, D, w = 2, 3, 200, 8, 6
+    q, k, v = (torch.randn(B, h, T, D) for _ in range(3))
+    kpm = torch.ones(B, T, dtype=torch.bool)
+    kpm[1, 150:] = False
+    bm = attention_masks(kpm, T, (w, w), "cpu")["local"]
+    assert bm.__class__.__name__ == "BlockLocalMask"
+    got = block_local_attention(q, k, v, bm)
+    i = torch.arange(T)
+    dense = ((i[None] - i[:, None]).abs() <= w)[None, None] & kpm[:, None, None, :] | torch.eye(T, dtype=torch.bool)
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=dense)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6)

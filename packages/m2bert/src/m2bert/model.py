@@ -31,14 +31,24 @@ class CPEmbedding(nn.Module):
         self.scale = math.sqrt(embed_dim)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        # tokens (B, T, F) -> (B, T, F * embed_dim) -> (B, T, hidden)
-        parts = [table(tokens[..., i]) for i, table in enumerate(self.fields)]
-        return self.proj(torch.cat(parts, dim=-1) * self.scale)
+        # proj(concat_f scale * table_f[tok_f]) == sum_f (scale * table_f @ W_f^T)[tok_f] + b: fold each small table
+        # through its slice of the projection first (sum n_f = 176 rows) instead of projecting B*T rows of 4*E.
+        # tokens (B, T, F) -> (B, T, hidden)
+        W = self.proj.weight.split(self.fields[0].embedding_dim, dim=1)  # F x (hidden, E)
+        out = self.proj.bias
+        for i, table in enumerate(self.fields):
+            folded = (table.weight * self.scale) @ W[i].T  # (n_f, hidden)
+            out = out + F.embedding(tokens[..., i], folded)
+        return out
 
 
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate-half RoPE (HF convention). cos/sin (T, D) hold each frequency twice; only the first half is read, so
+    this is x * cos + rotate_half(x) * sin written without materialising rotate_half."""
+    half = x.shape[-1] // 2
+    c, s = cos[..., :half], sin[..., :half]
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat((x1 * c - x2 * s, x2 * c + x1 * s), dim=-1)
 
 
 class RotaryTables(nn.Module):
@@ -77,10 +87,10 @@ class SelfAttention(nn.Module):
 
     def forward(self, x, cos, sin, window, key_padding_mask, mask=None):
         B, T, _ = x.shape
-        # (B, T, 3H) -> 3 x (B, heads, T, head_dim)
-        q, k, v = self.Wqkv(x).view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
+        # (B, T, 3H) -> (3, B, heads, T, head_dim); RoPE on q and k in one call
+        qkv = self.Wqkv(x).view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k = apply_rope(qkv[:2], cos, sin).unbind(0)
+        v = qkv[2]
         out = attend(q, k, v, window=window, key_padding_mask=key_padding_mask, mask=mask,
                      dropout=self.dropout if self.training else 0.0, backend=self.backend)
         return self.out_drop(self.Wo(out.transpose(1, 2).reshape(B, T, -1)))
