@@ -2,6 +2,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from symcore.attention import (
     AttentionBackendError,
     attention,
@@ -218,3 +220,16 @@ def test_flash_layout_and_unpadding_logic(case):
         real = kw["key_padding_mask"][:, None, :, None]
         out, ref = out * real, ref * real
     torch.testing.assert_close(out.double(), ref, atol=1e-5, rtol=1e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(tq=st.integers(1, 7), tk=st.integers(1, 7), causal=st.booleans(),
+       window=st.none() | st.tuples(st.integers(0, 4), st.integers(0, 4)), padded=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_any_shape_and_mask_matches_reference(tq, tk, causal, window, padded, seed):
+    q, k, v = qkv(b=2, h=2, tq=tq, tk=tk, d=4, seed=seed)
+    mask = torch.rand(2, tk, generator=torch.Generator().manual_seed(seed)) < 0.6 if padded else None
+    ref = reference(q, k, v, causal=causal, window=window, key_padding_mask=mask)
+    for backend in BACKENDS:
+        out = attention(q, k, v, causal=causal, window=window, key_padding_mask=mask, backend=backend)
+        torch.testing.assert_close(out.double(), ref, atol=1e-5, rtol=1e-5)

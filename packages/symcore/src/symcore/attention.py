@@ -154,16 +154,20 @@ def _sdpa(q, k, v, causal, window, key_padding_mask, dropout_p, scale):
         if tq == tk:  # SDPA's is_causal aligns top-left, which equals ours only for square masks
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True, scale=scale)
     mask = visibility_mask(tq, tk, causal=causal, window=window, key_padding_mask=key_padding_mask, device=q.device)
-    mask, has_key = _guard_empty_rows(mask)
+    mask, has_key = _guard_empty_rows(mask, key_padding_mask is not None or tq > tk)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
     return out if has_key is None else out * has_key
 
 
-def _guard_empty_rows(mask: torch.Tensor):
-    """Let rows without any visible key see everything (finite softmax, finite grads); the caller zeroes them."""
-    has_key = mask.any(-1, keepdim=True)
-    if bool(has_key.all()):
+def _guard_empty_rows(mask: torch.Tensor, may_be_empty: bool):
+    """Let rows without any visible key see everything (finite softmax, finite grads); the caller zeroes them.
+
+    Without padding and with Tq <= Tk every query sees at least its own position, so the guard is skipped; it never
+    inspects values on the host, so it costs no device synchronisation.
+    """
+    if not may_be_empty:
         return mask, None
+    has_key = mask.any(-1, keepdim=True)
     return mask | ~has_key, has_key
 
 
@@ -173,7 +177,7 @@ def _naive(q, k, v, causal, window, key_padding_mask, dropout_p, scale):
                            key_padding_mask=key_padding_mask, device=q.device)
     has_key = None
     if mask is not None:
-        mask, has_key = _guard_empty_rows(mask)
+        mask, has_key = _guard_empty_rows(mask, key_padding_mask is not None or q.shape[2] > k.shape[2])
         scores = scores.masked_fill(~mask, float("-inf"))
     low = q.dtype in (torch.float16, torch.bfloat16)
     probs = torch.softmax(scores, dim=-1, dtype=torch.float32 if low else None).to(q.dtype)
