@@ -52,3 +52,16 @@ def test_classifier_steps_reduce_loss():
     before, after = _fit("classify", {"ids": ids, "eos": torch.full((6,), 9), "label": torch.arange(6) % 3},
                          n_classes=3)
     assert after < before
+
+
+def test_lightning_cli_builds_module_and_data_from_tiny_yaml():
+    from pathlib import Path
+
+    from aria.data import AriaDataModule
+    from lightning.pytorch.cli import LightningCLI
+
+    cfg = Path(__file__).resolve().parents[3] / "configs" / "aria" / "tiny.yaml"
+    cli = LightningCLI(AriaModule, AriaDataModule, run=False,
+                       args=["--config", str(cfg), "--trainer.logger=false", "--trainer.accelerator=cpu"])
+    assert cli.model.model.config == AriaConfig.preset("tiny")
+    assert cli.datamodule.task == "pretrain" and cli.datamodule.seq_len == 256

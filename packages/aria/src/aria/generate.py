@@ -66,31 +66,11 @@ def _last_onset_sec(tables: TokenTables, ids: np.ndarray) -> float:
 
 
 def save_pianoroll(notes, path: Path, title: str = "", split_sec: float | None = None) -> Path:
-    """Pianoroll PNG via symcore.plot when available; a plain matplotlib roll otherwise."""
-    try:
-        from symcore.plot import save_pianoroll_png
-    except ImportError:
-        save_pianoroll_png = None
-    if save_pianoroll_png is not None:
-        try:
-            return save_pianoroll_png(notes, path, title=title)
-        except TypeError:
-            return save_pianoroll_png(notes, path)
-    import matplotlib
+    """Pianoroll PNG (symcore.plot) with the end of the prompt marked."""
+    from symcore.plot import save_pianoroll_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(12, 4))
-    ax.barh(notes.pitch, notes.duration_sec, left=notes.onset_sec, height=0.8, color="tab:blue")
-    if split_sec:
-        ax.axvline(split_sec, color="tab:red", lw=1, ls="--", label="end of prompt")
-        ax.legend(loc="upper right")
-    ax.set(xlabel="time (s)", ylabel="MIDI pitch", title=title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    title = f"{title} (prompt ends at {split_sec:.1f} s)" if split_sec is not None else title
+    return save_pianoroll_png(notes, path, title=title)
 
 
 __all__ = ["BOS_ID", "continue_midi", "prompt_from_midi", "save_pianoroll"]

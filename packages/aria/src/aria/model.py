@@ -4,22 +4,18 @@ Pre-norm blocks (LayerNorm -> fused bias-free qkv -> RoPE -> causal attention ->
 residual dropout rising linearly from 0 at the first block to `resid_dropout` at the last, a final LayerNorm and
 three optional heads: next-token logits, a 512-d contrastive embedding and class logits, the latter two read at the
 `<E>` position. Generation uses a static KV cache (`KVCache`): prefill the prompt once, then feed one token per step
-with `start_pos` telling RoPE and the cache where it lands.
+with `start_pos` telling RoPE and the cache where it lands (chunks of several tokens work too).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from symcore.attention import attention
+from symcore.rope import apply_rope, rope_cache
 from torch import nn
 
 from aria.config import AriaConfig
-
-try:
-    from symcore.attention import attention
-    from symcore.rope import apply_rope, rope_cache
-except ImportError:  # pragma: no cover - symcore's attention/rope land in parallel; same semantics meanwhile.
-    from aria._fallback import apply_rope, attention, rope_cache
 
 EOS_ID = 1
 
@@ -79,8 +75,8 @@ class DecoderBlock(nn.Module):
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
             k, v = cache.update(layer, k, v, start_pos)  # (B,H,start+T,D)
-        # A single new token sees the whole filled cache; a prompt (start_pos 0) is plain causal.
-        out = attention(q, k, v, causal=t > 1, backend=self.attn_backend)  # (B,H,T,D)
+        # causal aligns the T queries with the last T keys, so prefill, chunked prefill and 1-token decode agree
+        out = attention(q, k, v, causal=True, backend=self.attn_backend)  # (B,H,T,D)
         return self.attn_out(out.transpose(1, 2).reshape(b, t, d))
 
 
@@ -109,8 +105,6 @@ class AriaDecoder(nn.Module):
         if cache is not None:
             if end > cache.max_len or b > cache.batch:
                 raise ValueError(f"KV cache ({cache.batch} x {cache.max_len}) too small for batch {b} up to {end}")
-            if t > 1 and start_pos != 0:
-                raise ValueError("multi-token steps are only supported from position 0 (prefill)")
         x = self.embed(ids)  # (B,T,d)
         cos = self.rope_cos[start_pos:end].to(x.dtype)
         sin = self.rope_sin[start_pos:end].to(x.dtype)

@@ -16,14 +16,11 @@ import re
 from pathlib import Path
 
 import torch
+from symcore.weights import load_checkpoint as load_torch_object
+from symcore.weights import read_metadata, save_weights
 
 from aria.config import AriaConfig
 from aria.model import Aria
-
-try:
-    from symcore.weights import load_weights, save_weights
-except ImportError:  # pragma: no cover - symcore.weights lands in parallel
-    from aria._fallback import load_weights, save_weights
 
 _LAYER = {
     "attn_norm": "norm1", "qkv": "mixed_qkv", "attn_out": "att_proj_linear",
@@ -90,23 +87,14 @@ def save_checkpoint(model: Aria, path: str | Path) -> None:
     save_weights(model.state_dict(), path, metadata={"aria_config": json.dumps(model.config.to_dict())})
 
 
-def _read_metadata(path: Path) -> dict:
-    if path.suffix != ".safetensors":
-        return {}
-    from safetensors import safe_open
-
-    with safe_open(str(path), "pt") as f:
-        return f.metadata() or {}
-
-
 def load_checkpoint(path: str | Path, config: AriaConfig | None = None, *, strict: bool = True,
                     **overrides) -> Aria:
     """Build a model from our safetensors, a Lightning .ckpt (weights_only) or an official EleutherAI file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    raw = load_weights(path)
-    meta = _read_metadata(path)
+    raw = load_torch_object(path)  # weights-only: a Lightning .ckpt keeps its plain-data hyper_parameters
+    meta = read_metadata(path) if path.suffix == ".safetensors" else {}
     if "state_dict" in raw and isinstance(raw["state_dict"], dict):  # Lightning checkpoint of AriaModule
         hp = raw.get("hyper_parameters") or {}
         if config is None and isinstance(hp.get("config"), dict):
