@@ -5,7 +5,7 @@ trains with). Local layers with a symmetric window (w, w) and T >= BLOCK_LOCAL_M
 blocks of w attend only to their 3w-key neighbourhood, O(T * 3w) work instead of O(T^2), the same result as the
 dense band mask. On this CPU it only pays off for long sequences (measured: slower at T=512, even at T=1024 with
 w=64), hence the high threshold. `backend="symcore"` (or "flash"/"naive") routes through `symcore.attention.attention`, whose
-`window=(left, right)` semantics we share (e.g. flash-attn on CUDA); that path applies no probability dropout.
+`window=(left, right)` semantics we share (e.g. flash-attn on CUDA).
 """
 
 from __future__ import annotations
@@ -90,4 +90,4 @@ def attend(q, k, v, *, window=None, key_padding_mask=None, mask=None, dropout: f
     from symcore.attention import attention
 
     inner = "auto" if backend == "symcore" else backend
-    return attention(q, k, v, window=window, key_padding_mask=key_padding_mask, backend=inner)
+    return attention(q, k, v, window=window, key_padding_mask=key_padding_mask, dropout_p=dropout, backend=inner)
