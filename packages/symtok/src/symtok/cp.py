@@ -115,7 +115,7 @@ class CPTokenizer:
         tpq = COMPAT_TPQ if self.compat else int(notes.tpq)
         keep = duration > 0
         if self.min_duration > 0:
-            keep &= duration * 4 >= np.ceil(self.min_duration * 4 * tpq)
+            keep &= duration >= self.min_duration * tpq
         if self.drop_drums:
             keep &= ~np.asarray(notes.is_drum, bool)
         pitch = self._fit_pitch(pitch, keep, notes.path)
