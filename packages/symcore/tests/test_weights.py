@@ -104,6 +104,12 @@ def test_safetensors_detected_by_content_and_torch_files_load(tmp_path):
     torch.save({"model": sd}, tmp_path / "nested.pt")
     with pytest.raises(WeightsError, match="not a flat dict of tensors"):
         load_weights(tmp_path / "nested.pt")
+    torch.save({"state_dict": sd, "epoch": 3}, tmp_path / "research.pt")
+    assert load_weights(tmp_path / "research.pt").keys() == sd.keys()
+    torch.save({"state_dict": sd, "mask_lm": {"proj.weight": torch.ones(2)}, "epoch": 3}, tmp_path / "two.pt")
+    with pytest.raises(WeightsError, match="besides state_dict \\(mask_lm\\); use load_checkpoint"):
+        load_weights(tmp_path / "two.pt")
+    assert set(load_checkpoint(tmp_path / "two.pt")) == {"state_dict", "mask_lm", "epoch"}
 
 
 def test_lightning_checkpoint_state_dict_and_hparams(tmp_path):

@@ -72,7 +72,14 @@ def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> 
         return _load_safetensors(path, map_location)
     obj = load_checkpoint(path, map_location)
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
-        obj = obj["state_dict"]  # Lightning (and many research) checkpoints nest the weights here
+        # Lightning (and many research) checkpoints nest the weights here. Other tensor groups next to it (e.g.
+        # M2BERT's `mask_lm` heads) would be lost silently, so those files must go through load_checkpoint.
+        others = [k for k, v in obj.items() if k != "state_dict" and _holds_tensors(v)
+                  and k not in ("optimizer_states", "lr_schedulers", "callbacks", "loops")]
+        if others:
+            raise WeightsError(path, f"holds tensor groups besides state_dict ({', '.join(map(str, others[:4]))}); "
+                                     "use load_checkpoint to get all of them")
+        obj = obj["state_dict"]
     if not isinstance(obj, Mapping):
         raise WeightsError(path, f"holds a {type(obj).__name__}, not a dict of tensors")
     bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
@@ -80,6 +87,12 @@ def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> 
         raise WeightsError(path, f"not a flat dict of tensors (entries {bad[:3]} are not tensors); "
                                  "use load_checkpoint for the whole object")
     return dict(obj)
+
+
+def _holds_tensors(value) -> bool:
+    if isinstance(value, Mapping):
+        return any(isinstance(v, torch.Tensor) for v in value.values())
+    return isinstance(value, torch.Tensor)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> object:
