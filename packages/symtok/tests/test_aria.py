@@ -205,3 +205,23 @@ def test_quantiser_tables_equal_the_search_everywhere():
     v = np.arange(0, 300)
     q = closest_on_grid(v, VELOCITIES)
     assert np.array_equal(quantize_velocity(v), np.where((q == 0) & (v != 0), 10, q))
+
+
+def test_shared_start_fast_path_equals_per_note_loop():
+    from symtok.aria_midi import _duration_ms, _elapsed_from_ms
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        L = int(rng.integers(1, 12))
+        t = np.sort(rng.integers(0, 5000, L)) if rng.random() < 0.7 else np.sort(rng.integers(0, 50, L))
+        scale = rng.integers(200_000, 1_500_000, L) * 1e-6 / int(rng.choice([96, 480, 1000]))
+        s = int(rng.integers(0, 6000))
+        ends = np.sort(s + rng.integers(0, 8000, 300))
+        assert np.array_equal(_elapsed_from_ms(s, ends, t, scale), _duration_ms(np.full(300, s), ends, t, scale))
+
+
+def test_absurd_timing_is_refused():
+    tempo_max = b"\xff\x51\x03\xff\xff\xff"
+    data = smf([[(0, tempo_max), (0, on(0, 60)), (1, off(0, 60)), (1 << 27, on(0, 62)), ((1 << 27) + 1, off(0, 62))]])
+    with pytest.raises(MidiError, match="24 h"):
+        TOK.encode_file(data)

@@ -54,6 +54,7 @@ from symtok.aria_vocab import (
 _CLASS_TO_INST = np.array([INSTRUMENTS.index(c) if c in INSTRUMENTS else -1 for c in INSTRUMENT_CLASSES])
 _IGNORED_PROGRAM = np.array([p > 0 and INSTRUMENT_CLASSES[p // 8] in IGNORED_CLASSES for p in range(128)])
 DRUM_CHANNEL = 9
+MAX_SPAN_MS = 24 * 3600 * 1000  # like symcore.load_notes: longer "pieces" are corrupt timing, not music
 
 
 def dim_token_position(ids: np.ndarray, rng: np.random.Generator | int | None = None) -> int | None:
@@ -306,6 +307,8 @@ def _events_from_midi(m: AriaMidi, name, remove_preceding_silence: bool):
                           m.pedal_down[pedal_keep])
     initial = start[0] if remove_preceding_silence else 0
     onset_ms = duration_ms(np.full_like(start, initial), start, m.tempo_tick, m.tempo, m.tpb)
+    if onset_ms.size and onset_ms[-1] > MAX_SPAN_MS:  # one <T> per 5 s: a 1e9 ms span would be 2e5 tokens/day
+        raise MidiError(name, f"notes span {onset_ms[-1] / 3.6e6:.1f} h (> 24 h): refusing absurd timing")
     dur_ms = duration_ms(start, end, m.tempo_tick, m.tempo, m.tpb)
     inst = np.where(channel == DRUM_CHANNEL, -1, ch_inst[channel])
     return onset_ms, dur_ms, m.pitch[keep].astype(np.int64), m.velocity[keep].astype(np.int64), inst, prefix

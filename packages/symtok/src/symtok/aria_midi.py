@@ -270,6 +270,51 @@ def _duration_ms(start, end, t, scale):
 
 
 @njit(cache=True)
+def _elapsed_from_ms(s, end, t, scale):
+    """`_duration_ms` for one shared start tick (onsets): the partial sums are shared, so O(N log T + T).
+
+    Upstream accumulates `dur += term` segment by segment from `s`; every note sees the same running sums until
+    its own last segment, so they are computed once (same additions in the same order) and each note adds its
+    final term — bit-identical to the per-note loop.
+    """
+    L = t.shape[0]
+    idx = L - 1
+    for j in range(L):
+        if s <= t[j]:
+            idx = j
+            break
+    if idx > 0:
+        idx -= 1
+    steps = max(L - 1 - idx, 0)
+    partial = np.empty(steps + 1, np.float64)  # partial[j]: after j full steps
+    curr_at = np.empty(steps + 1, np.int64)  # curr_tick before step j
+    partial[0] = 0.0
+    curr = s
+    for j in range(steps):
+        k = idx + j
+        curr_at[j] = curr
+        partial[j + 1] = partial[j] + (t[k + 1] - curr) * scale[k]
+        curr = t[k + 1]
+    curr_at[steps] = curr
+    n = end.shape[0]
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        e = end[i]
+        k = np.searchsorted(t, e, side="right") - 1  # the first k with e < t[k + 1] is the break step
+        if k < idx:
+            k = idx
+        if k <= L - 2:
+            j = k - idx
+            dur = partial[j] + (e - curr_at[j]) * scale[k]
+        else:
+            dur = partial[steps]
+            if e > t[L - 1]:
+                dur += (e - curr_at[steps]) * scale[L - 1]
+        out[i] = np.int64(np.rint(dur * 1e3))
+    return out
+
+
+@njit(cache=True)
 def _pedal_intervals(tick, chan, down):
     """aria `_build_pedal_intervals`: first down opens, first up closes, per channel (events sorted by tick)."""
     n = tick.shape[0]
@@ -351,7 +396,10 @@ def duration_ms(start: np.ndarray, end: np.ndarray, tempo_tick: np.ndarray, temp
     scale = tempo.astype(np.float64) * 1e-6 / tpb  # mido's tick2second scale, same two float ops
     start = np.ascontiguousarray(start, np.int64)
     end = np.ascontiguousarray(np.broadcast_to(end, start.shape), np.int64)
-    return _duration_ms(start, end, np.ascontiguousarray(tempo_tick, np.int64), scale)
+    t = np.ascontiguousarray(tempo_tick, np.int64)
+    if start.size and start.min() == start.max():  # onsets: one shared start
+        return _elapsed_from_ms(start[0], end, t, scale)
+    return _duration_ms(start, end, t, scale)
 
 
 def fold_pedal_aria(
