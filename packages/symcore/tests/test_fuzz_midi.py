@@ -56,15 +56,19 @@ def test_fuzz_load_notes_full(seeds):
     assert report.cases == FULL_COUNT and not report.bad, report.summary()
 
 
-def test_harness_catches_crash_hang_death_and_memory():
-    """The harness must be able to fail: a probe target misbehaves on command, and later inputs still run."""
+def test_harness_catches_crash_hang_death_and_memory(tmp_path):
+    """The harness must be able to fail: a probe target misbehaves on command, and later inputs still run.
+    A one-off stall (the machine, not the code) is re-run and not reported."""
+    good = _smf([(0, b"\x90\x3c\x40"), (96, b"\x80\x3c\x00")])
     cases = [(0, "crash", b"crash"), (1, "hang", b"hang"), (2, "die", b"die"), (3, "memory", b"memory"),
-             (4, "bloat", b"bloat"), (5, "text", b"not midi"), (6, "good", _smf([(0, b"\x90\x3c\x40"), (96, b"\x80\x3c\x00")]))]
+             (4, "bloat", b"bloat"), (5, "text", b"not midi"), (6, "good", good),
+             (7, "stall", b"stall-once:" + str(tmp_path / "stalled").encode())]
     report = run_fuzz(iter(cases), ["symcore.fuzz:probe_target"], workers=2, timeout=4.0, max_rss_mb=150,
                       mem_limit_mb=1536)
     got = {o.name: o.kind for o in report.outcomes}
     assert got == {"crash": "crash", "hang": "hang", "die": "died", "memory": "memory", "bloat": "memory",
-                   "text": "midi_error", "good": "ok"}, report.summary()
+                   "text": "midi_error", "good": "ok", "stall": "midi_error"}, report.summary()
+    assert report.retried == 2 and (tmp_path / "stalled").exists()  # the hang and the stall were re-run once
 
 
 def _smf(events: list[tuple[int, bytes]], division: int = 96, tempo_mspq: int | None = None) -> bytes:

@@ -6,34 +6,25 @@ finding: another exception ("crash"), more than `timeout` seconds ("hang"), the 
 so `make_case(i, seeds)` replays a finding.
 
 Targets are "module:function" strings resolved inside the workers (so tokenizers written later are picked up
-lazily); a function takes a path and raises `MidiError` for bad input. Workers are spawned fresh (clean memory
-accounting) and replaced after a hang or death.
+lazily); a function takes a path and raises `MidiError` for bad input. The guarded workers live in
+`symcore.fuzz_runner`; `python -m symcore.fuzz --n N --targets ...` runs a count from the shell.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-import multiprocessing as mp
 import os
 import random
-import resource
 import struct
-import tempfile
 import time
-import traceback
-from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from multiprocessing.connection import wait
 from pathlib import Path
 
 import numpy as np
 
-from symcore.errors import EmptyMidiError, MidiError
+from symcore.fuzz_runner import ALLOWED, FuzzReport, Outcome, available, run_fuzz
 from symcore.notes import load_notes
 
-ALLOWED = ("ok", "midi_error", "empty")
+__all__ = ["ALLOWED", "FuzzReport", "Outcome", "available", "run_fuzz", "make_case", "seed_corpus", "load_target"]
+
 INTERESTING_BYTES = (0x00, 0x01, 0x7F, 0x80, 0x90, 0xB0, 0xF0, 0xF7, 0xFF, 0x2F, 0x51)
 DIVISIONS = (0, 1, 2, 96, 480, 0x7FFF, 0x8000, 0xE728, 0xFFFF)
 TEMPOS_MSPQ = (0, 1, 2, 500_000, 0xFFFFFF)
@@ -213,6 +204,11 @@ def probe_target(path: str) -> None:
         raise RuntimeError("probe crash")
     if data == b"hang":
         time.sleep(600)
+    if data.startswith(b"stall-once:"):  # a machine-wide stall: slow the first time only (marker file)
+        marker = Path(data[len(b"stall-once:"):].decode())
+        if not marker.exists():
+            marker.touch()
+            time.sleep(600)
     if data == b"die":
         os.abort()
     if data == b"memory":
@@ -221,194 +217,6 @@ def probe_target(path: str) -> None:
         keep = np.ones(200 * 2**20, np.uint8)  # 200 MB: inside the address-space limit, over a small max_rss_mb
         del keep
     load_target(path)
-
-
-def _resolve(spec: str):
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def available(targets: Iterable[str]) -> tuple[list[str], dict[str, str]]:
-    """The targets importable here, and a reason for each one that is not (e.g. a tokenizer not written yet)."""
-    ok, missing = [], {}
-    for spec in targets:
-        try:
-            _resolve(spec)
-            ok.append(spec)
-        except (ImportError, AttributeError) as exc:
-            missing[spec] = f"{type(exc).__name__}: {exc}"
-    return ok, missing
-
-
-def _worker(conn, targets: list[str], mem_limit_mb: int) -> None:
-    logging.disable(logging.WARNING)  # batch jobs warn about every bad file; here bad files are the point
-    limit = mem_limit_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # a blow-up fails here instead of eating the machine
-    fns = [(spec, _resolve(spec)) for spec in targets]
-    conn.send("ready")  # imports (numba compilation included) do not count against the first input's timeout
-    workdir = Path(tempfile.mkdtemp(prefix="symfuzz-"))
-    try:
-        while (msg := conn.recv()) is not None:
-            case_id, data = msg
-            path = workdir / f"case{case_id}.mid"
-            path.write_bytes(data)
-            for spec, fn in fns:
-                peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                t0 = time.perf_counter()
-                try:
-                    fn(str(path))
-                    kind, detail = "ok", ""
-                except EmptyMidiError as exc:
-                    kind, detail = "empty", str(exc)
-                except MidiError as exc:
-                    named = exc.path is not None and Path(exc.path).name == path.name
-                    kind, detail = ("midi_error" if named else "bad_message"), str(exc)
-                except MemoryError as exc:
-                    kind, detail = "memory", f"MemoryError {exc}"
-                except Exception as exc:
-                    kind = "crash"
-                    detail = f"{type(exc).__name__}: {exc} | " + traceback.format_exc().strip().splitlines()[-3].strip()
-                rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                conn.send((case_id, spec, kind, detail[:500], time.perf_counter() - t0, rss_mb, peak_before))
-            path.unlink()
-    finally:
-        for p in workdir.iterdir():
-            p.unlink()
-        workdir.rmdir()
-
-
-@dataclass
-class Outcome:
-    case: int
-    name: str
-    target: str
-    kind: str
-    detail: str = ""
-    seconds: float = 0.0
-    rss_mb: float = 0.0
-
-
-@dataclass
-class FuzzReport:
-    outcomes: list[Outcome] = field(default_factory=list)
-    cases: int = 0
-    seconds: float = 0.0
-
-    @property
-    def bad(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.kind not in ALLOWED]
-
-    def counts(self) -> Counter:
-        return Counter((o.target, o.kind) for o in self.outcomes)
-
-    def summary(self) -> str:
-        rows = [f"{self.cases} inputs in {self.seconds:.1f} s; max worker RSS "
-                f"{max((o.rss_mb for o in self.outcomes), default=0):.0f} MB"]
-        rows += [f"  {t:<32} {k:<12} {n}" for (t, k), n in sorted(self.counts().items())]
-        for t in sorted({o.target for o in self.outcomes}):
-            sec = [o.seconds for o in self.outcomes if o.target == t]
-            rows.append(f"  {t:<32} mean {1000 * np.mean(sec):.1f} ms, max {max(sec):.2f} s per input")
-        rows += [f"  FINDING case {o.case} ({o.name}) {o.target}: {o.kind} {o.detail}" for o in self.bad[:20]]
-        return "\n".join(rows)
-
-
-class _Slot:
-    def __init__(self, ctx, targets: list[str], mem_limit_mb: int):
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(child, targets, mem_limit_mb), daemon=True)
-        self.proc.start()
-        child.close()
-        self.case: tuple[int, str] | None = None
-        self.pending: list[str] = []
-        self.ready = False
-        self.deadline = 0.0
-
-    def stop(self, kill: bool = False) -> None:
-        if kill:
-            self.proc.kill()
-        else:
-            try:
-                self.conn.send(None)
-            except OSError:
-                pass
-        self.proc.join(timeout=10)
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join()
-
-
-def run_fuzz(cases: Iterable[tuple[int, str, bytes]], targets: list[str], *, workers: int = 2, timeout: float = 5.0,
-             max_rss_mb: int = 1024, mem_limit_mb: int = 3072, save_dir: str | Path | None = None) -> FuzzReport:
-    """Run (case_id, name, data) through every target; findings are saved under `save_dir` when given."""
-    ctx = mp.get_context("spawn")
-    report, started = FuzzReport(), time.perf_counter()
-    it: Iterator = iter(cases)
-    data_of: dict[int, tuple[str, bytes]] = {}
-    slots = [_Slot(ctx, targets, mem_limit_mb) for _ in range(max(1, workers))]
-
-    def feed(slot: _Slot) -> None:
-        nxt = next(it, None)
-        slot.case = None
-        if nxt is None:
-            return
-        cid, name, data = nxt
-        data_of[cid] = (name, data)
-        report.cases += 1
-        slot.case, slot.pending = (cid, name), list(targets)
-        slot.deadline = time.monotonic() + (timeout if slot.ready else 120.0)
-        slot.conn.send((cid, data))
-
-    def record(o: Outcome) -> None:
-        report.outcomes.append(o)
-        if o.kind not in ALLOWED and save_dir is not None:
-            Path(save_dir).mkdir(parents=True, exist_ok=True)
-            (Path(save_dir) / f"case{o.case}-{o.kind}.mid").write_bytes(data_of[o.case][1])
-
-    def replace(idx: int, kind: str, detail: str) -> None:
-        old = slots[idx]
-        old.stop(kill=True)
-        if kind == "died":
-            detail = f"worker exit code {old.proc.exitcode}"
-        record(Outcome(old.case[0], old.case[1], old.pending[0], kind, detail))
-        slots[idx] = _Slot(ctx, targets, mem_limit_mb)
-        feed(slots[idx])
-
-    try:
-        for s in slots:
-            feed(s)
-        while any(s.case for s in slots):
-            busy = [s for s in slots if s.case]
-            ready = wait([s.conn for s in busy], timeout=max(0.05, min(s.deadline for s in busy) - time.monotonic()))
-            for idx, s in enumerate(slots):
-                if s.case is None:
-                    continue
-                if s.conn in ready:
-                    try:
-                        msg = s.conn.recv()
-                    except (EOFError, OSError):  # segfault, abort, or the kernel's OOM killer
-                        s.proc.join(5)
-                        replace(idx, "died", "")
-                        continue
-                    if msg == "ready":
-                        s.ready, s.deadline = True, time.monotonic() + timeout
-                        continue
-                    cid, spec, kind, detail, sec, rss, rss_before = msg
-                    if kind in ALLOWED and rss > max_rss_mb and rss > rss_before:  # this target raised the peak
-                        kind, detail = "memory", f"peak RSS {rss:.0f} MB"
-                    if kind in ALLOWED and sec > timeout:
-                        kind, detail = "hang", f"took {sec:.1f} s"
-                    record(Outcome(cid, s.case[1], spec, kind, detail, sec, rss))
-                    s.pending.pop(0)
-                    s.deadline = time.monotonic() + timeout
-                    if not s.pending:
-                        feed(s)
-                elif time.monotonic() > s.deadline:
-                    replace(idx, "hang", f"no answer within {timeout} s")
-    finally:
-        for s in slots:
-            s.stop()
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def seed_corpus(root: str | Path, per_folder: int = 2, max_bytes: int = 60_000) -> list[bytes]:

@@ -75,6 +75,7 @@ def note_columns(path: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- encoder identity
+@functools.cache
 def _package_version(module: str) -> str:
     top = module.split(".")[0]
     try:
