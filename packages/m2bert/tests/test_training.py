@@ -83,3 +83,28 @@ def test_finetune_step(cp_arrays, level, tmp_path):
     assert not torch.equal(before["head.classifier.weight"], after["head.classifier.weight"])
     assert not torch.equal(before["encoder.layers.0.attn.Wqkv.weight"], after["encoder.layers.0.attn.Wqkv.weight"])
     assert np.isfinite(trainer.callback_metrics["val/loss"].item())
+
+
+def test_pretrain_fit_exports_a_loadable_encoder(midi_files, tmp_path):
+    """Lightning fit over a MIDI folder (token cache, crops) writes encoder.safetensors that fine-tuning loads."""
+    from m2bert.data import CPDataModule
+    from m2bert.export import load_encoder, read_config
+
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    for p in midi_files[:4]:
+        (folder / p.name).symlink_to(p)
+    data = CPDataModule(data=str(folder), seq_len=64, batch_size=2, val_fraction=0.25, cache_dir=str(tmp_path / "c"))
+    module = M2BertPretrainModule(encoder=TINY)
+    trainer = L.Trainer(max_steps=2, limit_val_batches=1, accelerator="cpu", logger=False, enable_progress_bar=False,
+                        enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(module, data)
+    path = tmp_path / "encoder.safetensors"
+    assert read_config(path) == module.config
+    enc = load_encoder(path).eval()
+    module.encoder.eval()
+    tokens = data.val_set[0]["tokens"][None]
+    with torch.no_grad():
+        torch.testing.assert_close(enc(tokens), module.encoder(tokens))
+    ft = M2BertFinetuneModule(num_classes=3, encoder_weights=str(path))
+    assert torch.equal(ft.encoder.layers[0].attn.Wqkv.weight, module.encoder.layers[0].attn.Wqkv.weight)

@@ -111,6 +111,10 @@ class CPDataModule(L.LightningDataModule):
         self.save_hyperparameters()
         self.train_set = self.val_set = None
 
+    def prepare_data(self):
+        # Rank 0 only (Lightning): tokenize once; the other ranks open the finished cache in setup().
+        cp_cache(resolve_files(self.hparams.data), self.hparams.cache_dir)
+
     def setup(self, stage: str | None = None):
         if self.train_set is not None:
             return

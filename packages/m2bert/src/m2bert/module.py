@@ -89,10 +89,11 @@ class M2BertPretrainModule(L.LightningModule):
         return _optimizer(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.warmup_steps)
 
     def on_fit_end(self):
+        # trainer.log_dir is a collective (broadcast) under DDP: every rank must ask, only rank 0 writes.
+        out = Path(self.trainer.log_dir or self.trainer.default_root_dir) / self.hparams.export_name
         if self.trainer.is_global_zero:
             from m2bert.export import save_encoder
 
-            out = Path(self.trainer.log_dir or self.trainer.default_root_dir) / self.hparams.export_name
             save_encoder(self.encoder, out, objective=self.hparams.objective)
             print(f"encoder exported to {out}")
 
