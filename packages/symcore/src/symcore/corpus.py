@@ -247,6 +247,9 @@ def build_corpus(
     corpus, missing = _collect(root, sources, limit, index, retry_failed)
     if missing:
         with _locked(root):
+            for stale in root.glob(".*.tmp"):  # left by a killed builder (sources.json is written lock-free)
+                if not stale.name.startswith(".sources.json."):
+                    stale.unlink(missing_ok=True)
             index = (_read_json(root / "index.json") or {}).get("entries", {})
             converted, retry = 0, retry_failed
             while True:  # a failure leaves `limit` unreached: look further down the list
