@@ -51,6 +51,11 @@ class SegmentDataset(Dataset):
     def __len__(self) -> int:
         return len(self.tokens)
 
+    def subsample(self, n: int | None, seed: int) -> None:
+        if n and len(self) > n:
+            idx = np.sort(np.random.default_rng(seed).choice(len(self), n, replace=False))
+            self.tokens, self.labels, self.mask = self.tokens[idx], self.labels[idx], self.mask[idx]
+
     def __getitem__(self, i: int):
         return torch.from_numpy(self.tokens[i]), torch.from_numpy(self.mask[i]), torch.as_tensor(self.labels[i])
 
@@ -59,10 +64,10 @@ class TaskDataModule(L.LightningDataModule):
     """Train/valid/test segments of one task (and one CV fold)."""
 
     def __init__(self, data: TaskData, fold: int = 0, max_len: int = 512, batch_size: int = 12,
-                 max_train_segments: int | None = None, seed: int = 0):
+                 max_train_segments: int | None = None, max_eval_segments: int | None = None, seed: int = 0):
         super().__init__()
         self.data, self.fold, self.max_len, self.batch_size = data, fold, max_len, batch_size
-        self.max_train_segments, self.seed = max_train_segments, seed
+        self.max_train_segments, self.max_eval_segments, self.seed = max_train_segments, max_eval_segments, seed
         self.sets: dict[str, SegmentDataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
@@ -72,10 +77,10 @@ class TaskDataModule(L.LightningDataModule):
             self.sets[name] = SegmentDataset(pieces, self.max_len, self.data.spec.level)
             if not len(self.sets[name]):
                 raise ValueError(f"{self.data.spec.name}: the {name} split (fold {self.fold}) is empty")
-        train = self.sets["train"]
-        if self.max_train_segments and len(train) > self.max_train_segments:  # quick profile: a fixed subset
-            idx = np.random.default_rng(self.seed).choice(len(train), self.max_train_segments, replace=False)
-            train.tokens, train.labels, train.mask = train.tokens[idx], train.labels[idx], train.mask[idx]
+        # quick profiles: a seed-dependent training subset, and valid/test subsets that every run shares
+        self.sets["train"].subsample(self.max_train_segments, self.seed)
+        self.sets["valid"].subsample(self.max_eval_segments, 0)
+        self.sets["test"].subsample(self.max_eval_segments, 0)
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         return DataLoader(self.sets[name], batch_size=self.batch_size, shuffle=shuffle, num_workers=0)

@@ -32,13 +32,14 @@ class Profile:
     batch_size: int
     lr: float
     max_train_segments: int | None
+    max_eval_segments: int | None  # a fixed (seed-independent) subset of valid/test segments
     folds: tuple[int, ...] | None  # None = every fold of a cv5 task
 
 
 PROFILES = {
-    "smoke": Profile(max_len=64, epochs=1, batch_size=8, lr=1e-3, max_train_segments=16, folds=(0,)),
-    "quick": Profile(max_len=128, epochs=3, batch_size=16, lr=3e-4, max_train_segments=256, folds=(0,)),
-    "full": Profile(max_len=512, epochs=10, batch_size=12, lr=2e-5, max_train_segments=None, folds=None),
+    "smoke": Profile(max_len=64, epochs=1, batch_size=8, lr=1e-3, max_train_segments=16, max_eval_segments=64, folds=(0,)),
+    "quick": Profile(max_len=128, epochs=3, batch_size=16, lr=3e-4, max_train_segments=256, max_eval_segments=512, folds=(0,)),
+    "full": Profile(max_len=512, epochs=10, batch_size=12, lr=2e-5, max_train_segments=None, max_eval_segments=None, folds=None),
 }
 
 
@@ -77,7 +78,8 @@ def run_one(task: str, make_encoder: Callable[[], nn.Module], model_name: str, *
     L.seed_everything(seed, workers=True, verbose=False)
     data = load_task(spec.name, data_root, limit=limit)
     dm = TaskDataModule(data, fold=fold, max_len=prof.max_len, batch_size=prof.batch_size,
-                        max_train_segments=prof.max_train_segments, seed=seed)
+                        max_train_segments=prof.max_train_segments, max_eval_segments=prof.max_eval_segments,
+                        seed=seed)
     dm.setup()
     module = FinetuneModule(make_encoder(), spec, lr=prof.lr)
     trainer = L.Trainer(max_epochs=prof.epochs, accelerator="auto", devices=1, logger=False,

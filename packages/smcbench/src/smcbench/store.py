@@ -56,7 +56,8 @@ def _write(data: TaskData, path: Path) -> None:
 
 
 def _read(spec, path: Path) -> TaskData:
-    z = np.load(path, allow_pickle=False)
+    with np.load(path, allow_pickle=False) as npz:
+        z = {k: npz[k] for k in npz.files}  # each npz[k] access re-reads the member: read every array once
     bounds = np.concatenate([[0], np.cumsum(z["lengths"])])
     pieces = []
     for i, name in enumerate(z["names"]):

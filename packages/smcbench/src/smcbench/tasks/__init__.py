@@ -15,10 +15,10 @@ TASKS: dict[str, TaskSpec] = {t.name: t for t in (SGC, BP, DbP, CR, LK, ME, VE, 
 
 
 def get_task(name: str) -> TaskSpec:
-    try:
-        return TASKS[name.upper()]
-    except KeyError:
-        raise KeyError(f"unknown task {name!r}; known: {', '.join(TASKS)}") from None
+    for key, spec in TASKS.items():
+        if key.upper() == name.upper():
+            return spec
+    raise KeyError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
 
 
 __all__ = ["TASKS", "Piece", "TaskData", "TaskSpec", "get_task"]
