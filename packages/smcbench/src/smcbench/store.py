@@ -12,7 +12,7 @@ from symcore.paths import cache_root, data_root
 
 from smcbench.tasks import Piece, TaskData, get_task
 
-VERSION = "1"  # bump when a builder's output changes
+VERSION = "2"  # bump when a builder's output changes
 
 
 def _key(name: str, root: Path, limit: int | None) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 
 from smcbench.tasks.base import Piece, TaskData, TaskSpec
 from smcbench.tasks.beats import split_of_piece
-from smcbench.tasks.motif import read_downbeats
+from smcbench.tasks.motif import downbeats_file, read_downbeats
 from smcbench.tasks.notes import extend_downbeats, note_array, resize_to_bars, tokens_with_labels
 from smcbench.tasks.spelling import KEY_ID, ROOT_ID, degree_tpc, key_name, name_tpc, roman_tpc, tpc_name
 
@@ -25,7 +25,7 @@ from smcbench.tasks.spelling import KEY_ID, ROOT_ID, degree_tpc, key_name, name_
 def _xlsx_rows(path: Path) -> list[tuple]:
     import openpyxl
 
-    wb = openpyxl.load_workbook(path, read_only=True)
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)  # cached values, not formulas
     return [r for r in wb.active.iter_rows(values_only=True) if r and r[0] is not None]
 
 
@@ -39,7 +39,7 @@ def bps_piece(folder: Path):
         tonic, minor = name_tpc(str(key)), str(key)[0].islower()
         root = tpc_name(degree_tpc(str(degree), tonic, minor))
         spans.append((float(on), float(off), ROOT_ID.get(root, -1), KEY_ID.get(key_name(tonic, minor), -1), f"{root}/{key}"))
-    return notes, read_downbeats(folder / "dBeats.xlsx"), spans
+    return notes, read_downbeats(downbeats_file(folder)), spans
 
 
 def _q(value: str) -> float:

@@ -15,10 +15,18 @@ from smcbench.tasks.base import Piece, TaskData, TaskSpec
 from smcbench.tasks.notes import extend_downbeats, note_array, resize_to_bars, tokens_with_labels
 
 
+def downbeats_file(folder: Path) -> Path:
+    """BPS-FH's downbeat sheet; one piece ships it as dbeats.xlsx, the others as dBeats.xlsx."""
+    for name in ("dBeats.xlsx", "dbeats.xlsx"):
+        if (folder / name).is_file():
+            return folder / name
+    return folder / "dBeats.xlsx"
+
+
 def read_downbeats(path: Path) -> np.ndarray:
     import openpyxl
 
-    wb = openpyxl.load_workbook(path, read_only=True)
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)  # data_only: cached values, not formulas
     values = [row[0] for row in wb.active.iter_rows(values_only=True) if row and row[0] is not None]
     return np.asarray(values, dtype=np.float64)
 
@@ -38,7 +46,7 @@ def _build(root: Path, limit: int | None = None) -> TaskData:
     pieces, skipped = [], []
     for path in files[:limit]:
         number = int(path.stem.split("-")[0])
-        db_path = root / "bps_fh" / "BPS_FH_Dataset" / str(number) / "dBeats.xlsx"
+        db_path = downbeats_file(root / "bps_fh" / "BPS_FH_Dataset" / str(number))
         if not db_path.is_file():
             skipped.append((str(path), f"downbeats missing: {db_path}"))
             continue
