@@ -64,9 +64,8 @@ def main() -> int:
         cells = [f"{counts.get((t, k), 0):,}" for k in names]
         lines.append(f"| `{t}` | " + " | ".join(cells) + f" | {1000 * sum(sec) / max(len(sec), 1):.1f} | "
                      f"{max(sec, default=0):.2f} |")
-    lines += ["", "Inputs by first mutation: " + ", ".join(f"{k} {v}" for k, v in sorted(ops.items())), ""]
-    for spec, why in missing.items():
-        lines.append(f"Skipped target `{spec}`: {why}")
+    lines += ["", "Inputs by first mutation: " + ", ".join(f"{k} {v}" for k, v in sorted(ops.items()))]
+    lines += [f"\nSkipped target `{spec}`: {why}" for spec, why in missing.items()]
     if report.bad:
         lines += ["", f"## Findings ({len(report.bad)})", ""]
         lines += [f"- case {o.case} ({o.name}) `{o.target}`: **{o.kind}** {o.detail}" for o in report.bad[:40]]

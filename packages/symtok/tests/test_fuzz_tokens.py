@@ -16,17 +16,6 @@ from symcore.fuzz import available, make_case, run_fuzz, seed_corpus
 from symtok.fuzz import TARGETS
 
 FAST_COUNT, FULL_COUNT = 200, 10_000
-# Findings already reported to the owner of a target; the test xfails (not passes) while they stand, and only
-# if every finding is of these kinds, so a new kind of failure still fails the test.
-KNOWN = {
-    "symtok.fuzz:aria_target": (
-        {"memory", "hang"},
-        "AbsTokenizer emits one <T> token per 5 s of absurd onsets (tempo 0xFFFFFF, 2^28-tick deltas: ~1e9 "
-        "tokens, GBs); its own SMF reader bypasses load_notes' 24 h limit — reported to the Aria tokenizer owner",
-    ),
-}
-
-
 @pytest.fixture(scope="module")
 def seeds() -> list[bytes]:
     root = os.environ.get("SYMPHONIA_DATA") or str(Path(__file__).resolve().parents[3].parent / "shared" / "data")
@@ -40,8 +29,6 @@ def _fuzz_target(target: str, seeds: list[bytes], n: int) -> None:
     report = run_fuzz(((i, *make_case(i, seeds)) for i in range(n)), ok, workers=2, timeout=5.0)
     print(report.summary())
     assert report.cases == n and len(report.outcomes) == n
-    if report.bad and target in KNOWN and {o.kind for o in report.bad} <= KNOWN[target][0]:
-        pytest.xfail(f"{len(report.bad)} known findings: {KNOWN[target][1]}\n{report.summary()}")
     assert not report.bad, report.summary()
     assert report.counts()[(target, "ok")] > 0, "no input was accepted: the harness is not testing the target"
 
