@@ -1,0 +1,76 @@
+"""Roll decoding: per-key onset peaks refined below a frame (Kong's regression idea), offsets from the offset
+regression or the frame activation, velocity read at the onset. This is the baseline the LM decoder must beat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_PITCH = 21
+
+
+@dataclass
+class RollThresholds:
+    """Decision thresholds on sigmoid outputs."""
+
+    onset: float = 0.3
+    """Onset regression peak height that counts as a note."""
+    offset: float = 0.3
+    """Offset regression peak height that ends a note."""
+    frame: float = 0.3
+    """Frame activation below which a sounding note ends."""
+    min_frames: int = 1
+    """Shortest note, in frames."""
+
+
+def _peaks(x: np.ndarray, threshold: float) -> np.ndarray:
+    """Boolean (T, K): local maxima (>= left, > right) above threshold."""
+    left = np.vstack([np.full((1, x.shape[1]), -np.inf), x[:-1]])
+    right = np.vstack([x[1:], np.full((1, x.shape[1]), -np.inf)])
+    return (x >= threshold) & (x >= left) & (x > right)
+
+
+def _refine(x: np.ndarray, t: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Sub-frame peak position by a parabola through the peak and its neighbours (within ±0.5 frame)."""
+    a = x[np.maximum(t - 1, 0), k]
+    b = x[t, k]
+    c = x[np.minimum(t + 1, len(x) - 1), k]
+    den = a - 2 * b + c
+    shift = np.where(np.abs(den) > 1e-6, 0.5 * (a - c) / np.where(np.abs(den) > 1e-6, den, 1.0), 0.0)
+    return t + np.clip(shift, -0.5, 0.5)
+
+
+def rolls_to_notes(onset: np.ndarray, offset: np.ndarray, frame: np.ndarray, velocity: np.ndarray, fps: float,
+                   th: RollThresholds | None = None) -> dict[str, np.ndarray]:
+    """Probabilities (T, 88) -> notes {onset, offset (seconds), pitch (MIDI), velocity (1..127)}, sorted by onset."""
+    th = th or RollThresholds()
+    onset, offset, frame = (np.asarray(a, dtype=np.float32) for a in (onset, offset, frame))
+    n_frames = len(onset)
+    on_t, on_k = np.nonzero(_peaks(onset, th.onset))
+    off_peak = _peaks(offset, th.offset)
+    rows = []
+    for k in np.unique(on_k):
+        starts = np.sort(on_t[on_k == k])
+        ends_at = np.append(starts[1:], n_frames)
+        fine_on = _refine(onset, starts, np.full(len(starts), k))
+        for s, nxt, fs in zip(starts, ends_at, fine_on):
+            lo = s + th.min_frames
+            seg_off = off_peak[lo:nxt, k]
+            seg_fr = frame[lo:nxt, k] < th.frame
+            cands = []
+            if seg_off.any():
+                e = lo + int(np.argmax(seg_off))
+                cands.append(float(_refine(offset, np.array([e]), np.array([k]))[0]))
+            if seg_fr.any():
+                cands.append(float(lo + int(np.argmax(seg_fr))))
+            end = min(cands) if cands else float(nxt)
+            end = max(end, fs + th.min_frames)
+            v = float(velocity[s, k]) if velocity is not None else 0.5
+            rows.append((fs / fps, end / fps, k + MIN_PITCH, int(np.clip(round(v * 128), 1, 127))))
+    if not rows:
+        return {"onset": np.zeros(0), "offset": np.zeros(0), "pitch": np.zeros(0, np.int64),
+                "velocity": np.zeros(0, np.int64)}
+    rows.sort()
+    on, off, p, v = (np.array(c) for c in zip(*rows))
+    return {"onset": np.maximum(on, 0.0), "offset": off, "pitch": p.astype(np.int64), "velocity": v.astype(np.int64)}

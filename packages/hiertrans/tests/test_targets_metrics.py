@@ -1,0 +1,65 @@
+"""Frame targets on a hand-made example; the mir_eval wrapper against hand-computed scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hiertrans.metrics import frame_scores, midi_to_hz, note_scores
+from hiertrans.targets import frame_targets
+
+
+def test_frame_targets_hand_example():
+    # one note: key 60 from 0.123 s to 0.305 s at 100 fps, velocity 64
+    r = frame_targets(np.array([0.123]), np.array([0.305]), np.array([60]), np.array([64]),
+                      start=0.0, n_frames=50, fps=100.0)
+    k = 60 - 21
+    assert r["frame"][:, k].nonzero()[0].tolist() == list(range(12, 31))
+    assert r["onset"][:, k].nonzero()[0].tolist() == [12]
+    assert r["offset"][:, k].nonzero()[0].tolist() == [30]  # round(30.5) = 30 (banker's), the frame of the offset
+    assert r["velocity"][12, k] == pytest.approx(0.5)
+    # regression target: 1 - |t - 12.3| / 5 within 5 frames
+    assert r["reg_onset"][12, k] == pytest.approx(1 - 0.3 / 5, abs=1e-6)
+    assert r["reg_onset"][15, k] == pytest.approx(1 - 2.7 / 5, abs=1e-6)
+    assert r["reg_onset"][8, k] == pytest.approx(1 - 4.3 / 5, abs=1e-6)
+    assert r["reg_onset"][7, k] == 0.0 and r["reg_onset"][18, k] == 0.0
+    assert r["frame"].sum() == 19 and r["frame"][:, :k].sum() == 0
+
+
+def test_frame_targets_window_offset_and_clipping():
+    # a note that started before the window and one outside the piano range
+    r = frame_targets(np.array([0.5, 1.0]), np.array([1.2, 1.5]), np.array([21, 10]), np.array([100, 100]),
+                      start=1.0, n_frames=100, fps=100.0)
+    assert r["frame"][:, 0].nonzero()[0].tolist() == list(range(0, 21))
+    assert r["onset"].sum() == 0 and r["offset"][20, 0] == 1.0
+
+
+def test_mir_eval_wrapper_hand_case():
+    ref = {"onset": np.array([0.0, 1.0, 2.0, 3.0]), "offset": np.array([0.5, 1.5, 2.5, 4.0]),
+           "pitch": np.array([60, 62, 64, 65]), "velocity": np.array([80, 80, 80, 80])}
+    # hit (exact), hit within 50 ms but offset far off, wrong pitch, miss; plus an extra note
+    est = {"onset": np.array([0.0, 1.04, 2.0, 5.0]), "offset": np.array([0.5, 3.0, 2.5, 5.5]),
+           "pitch": np.array([60, 62, 63, 70]), "velocity": np.array([80, 80, 80, 80])}
+    s = note_scores(ref, est)
+    assert s["note_p"] == pytest.approx(2 / 4) and s["note_r"] == pytest.approx(2 / 4)
+    assert s["note_f1"] == pytest.approx(0.5)
+    assert s["note_offset_f1"] == pytest.approx(0.25)  # only the first keeps its offset within 20% / 50 ms
+    assert s["note_offset_velocity_f1"] == pytest.approx(0.25)
+    # pitches in Hz: a quarter tone off (MIDI 60.4) is still within mir_eval's 50 cent tolerance only in Hz space
+    assert midi_to_hz(69) == pytest.approx(440.0)
+
+
+def test_velocity_changes_only_the_velocity_metric():
+    ref = {"onset": np.array([0.0, 1.0, 2.0]), "offset": np.array([0.5, 1.5, 2.5]), "pitch": np.array([60, 62, 64]),
+           "velocity": np.array([20, 60, 100])}
+    # mir_eval fits est velocities linearly to ref; a permutation cannot be fitted for all three notes
+    est = dict(ref, velocity=np.array([100, 20, 60]))
+    s = note_scores(ref, est)
+    assert s["note_offset_f1"] == 1.0 and s["note_offset_velocity_f1"] < 1.0
+
+
+def test_frame_scores_hand_case():
+    ref = {"onset": np.array([0.0]), "offset": np.array([1.0]), "pitch": np.array([60])}
+    est = {"onset": np.array([0.5]), "offset": np.array([1.5]), "pitch": np.array([60])}
+    s = frame_scores(ref, est, fps=10)
+    assert s["frame_p"] == pytest.approx(0.5) and s["frame_r"] == pytest.approx(0.5)
