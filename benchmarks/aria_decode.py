@@ -60,17 +60,17 @@ def main(argv=None) -> None:
         prompt = torch.randint(6, cfg.vocab_size, (a.prompt,))
         hf_in = prompt.expand(b, -1).contiguous()
 
-        def run_ours():
+        def run_ours(prompt=prompt, b=b):
             generate(ours, prompt, a.new, variations=b, sampling=greedy)
 
-        def run_hf():
+        def run_hf(hf_in=hf_in):
             hf.generate(hf_in, attention_mask=torch.ones_like(hf_in), max_new_tokens=a.new, min_new_tokens=a.new,
                         do_sample=False, eos_token_id=None, pad_token_id=0)
 
-        def prefill_ours():
+        def prefill_ours(hf_in=hf_in, b=b):
             ours(hf_in, cache=ours.new_cache(b, a.prompt))
 
-        def prefill_hf():
+        def prefill_hf(hf_in=hf_in):
             hf(hf_in, use_cache=True)
 
         run_ours(), run_hf()  # warm-up

@@ -76,7 +76,9 @@ class DecoderBlock(nn.Module):
         if cache is not None:
             k, v = cache.update(layer, k, v, start_pos)  # (B,H,start+T,D)
         # causal aligns the T queries with the last T keys, so prefill, chunked prefill and 1-token decode agree
-        out = attention(q, k, v, causal=True, backend=self.attn_backend)  # (B,H,T,D)
+        # "auto" on CPU is always SDPA; resolving it here skips a per-call probe for flash-attn
+        backend = "sdpa" if self.attn_backend == "auto" and not x.is_cuda else self.attn_backend
+        out = attention(q, k, v, causal=True, backend=backend)  # (B,H,T,D)
         return self.attn_out(out.transpose(1, 2).reshape(b, t, d))
 
 
@@ -127,11 +129,13 @@ class Aria(nn.Module):
         self.class_head = nn.Linear(c.d_model, c.n_classes, bias=False) if c.n_classes else None
         self.apply(_init_weights)
 
-    def forward(self, ids: torch.Tensor, cache: KVCache | None = None, start_pos: int = 0) -> torch.Tensor:
-        """Next-token logits (B,T,V)."""
+    def forward(self, ids: torch.Tensor, cache: KVCache | None = None, start_pos: int = 0,
+                last_only: bool = False) -> torch.Tensor:
+        """Next-token logits (B,T,V), or (B,1,V) for the last position only (prefill needs no more)."""
         if self.lm_head is None:
             raise RuntimeError("this Aria model was built without an LM head (config.lm_head=False)")
-        return self.lm_head(self.decoder(ids, cache, start_pos))
+        hidden = self.decoder(ids, cache, start_pos)
+        return self.lm_head(hidden[:, -1:] if last_only else hidden)
 
     def embed(self, ids: torch.Tensor, eos_pos: torch.Tensor | None = None) -> torch.Tensor:
         """Contrastive embeddings (B,emb_dim) read at each row's `<E>` (or at `eos_pos`)."""

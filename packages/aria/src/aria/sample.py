@@ -97,7 +97,7 @@ def generate(model: Aria, prompt: list[int] | torch.Tensor, max_new_tokens: int,
     dim_ok = dim_ok.to(device) if dim_ok is not None else None
     out = torch.full((variations, total - n), PAD_ID, dtype=torch.long, device=device)
 
-    logits = model(seq, cache=cache, start_pos=0)[:, -1]  # prefill: (B,V)
+    logits = model(seq, cache=cache, start_pos=0, last_only=True)[:, -1]  # prefill: (B,V)
     steps = range(n, total)
     for pos in tqdm(steps, desc="generating", unit="tok", disable=not progress, leave=False):
         tok = next_token(logits, sampling, generator)
