@@ -214,12 +214,13 @@ def build_cache(
     tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     started = time.perf_counter()
+    results = _results(encode, paths, workers)
     try:
         kept, failed, offsets, feature_shape = [], [], [0], None
         dtype = None if dtype is None else np.dtype(dtype)
         bar = tqdm(total=len(paths), unit="file", desc=f"tokenizing {out_dir.name}", disable=not progress)
         with open(tmp / "tokens.bin", "wb") as fh:
-            for path, (status, payload) in zip(paths, _results(encode, paths, workers)):
+            for path, (status, payload) in zip(paths, results):
                 bar.update(1)
                 if status == "ok":
                     arr = np.asarray(payload)
@@ -236,6 +237,7 @@ def build_cache(
                 bar.set_postfix(failed=len(failed), refresh=False)
             fh.flush()
             os.fsync(fh.fileno())
+        results.close()  # zip stops before the generator does: shut the pool down explicitly
         bar.close()
         if paths and len(failed) == len(paths) and all(f.kind == "crash" for f in failed):
             raise CacheError(f"the encoder failed on every file (a bug, not bad files): {failed[0].reason}")
@@ -255,6 +257,7 @@ def build_cache(
         _fsync(tmp)
         _swap_into_place(tmp, out_dir)
     except BaseException:
+        results.close()  # stop the pool now (queued chunks cancelled), not whenever the generator is collected
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     cache = TokenCache(out_dir)
