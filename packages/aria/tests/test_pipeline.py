@@ -95,3 +95,22 @@ def test_embed_cli_skips_and_reports_bad_files(tiny_ckpt, piano_midis, tmp_path,
     assert "broken.mid" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="strict"):
         main(["embed", "--ckpt", str(tiny_ckpt), str(folder), "-o", str(out), "--strict", "--device", "cpu"])
+
+
+def test_segments_and_file_level_aggregation(encoded, tokenizer):
+    from aria.data import SegmentDataset
+    from aria.module import file_predictions
+
+    tables = TokenTables(tokenizer.vocab)
+    seqs = [e[:3000] for e in encoded[:3]]
+    ds = SegmentDataset(seqs, tables, seq_len=256, labels=[0, 1, 2], notes_per_segment=200)
+    files = [int(ds[i]["file"]) for i in range(len(ds))]
+    assert sorted(set(files)) == [0, 1, 2] and len(ds) > 3
+    torch.manual_seed(0)
+    model = Aria(AriaConfig.preset("tiny", max_seq_len=256, n_classes=3)).eval()
+    probs = file_predictions(model, DataLoader(ds, batch_size=4), n_files=3)
+    with torch.no_grad():
+        seg = torch.stack([model.classify(ds[i]["ids"][None], ds[i]["eos"][None])[0].softmax(-1)
+                           for i in range(len(ds))])
+    expected = torch.stack([seg[[k for k, f in enumerate(files) if f == j]].mean(0) for j in range(3)])
+    torch.testing.assert_close(probs, expected, rtol=1e-4, atol=1e-5)
