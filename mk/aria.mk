@@ -7,3 +7,6 @@ ARIA_COMMA := ,
 pretrain-aria: setup
 	$(PY) -m aria.cli fit --config $(or $(CONFIG),configs/aria/tiny.yaml) \
 		$(if $(DATA),--data.files '[$(subst $(ARIA_SPACE),$(ARIA_COMMA),$(strip $(DATA)))]')
+
+# tiny-Aria demo: pretrain briefly on the music21 corpus, continue a piece (MIDI + PNG), embedding similarities
+DEMO_MODULES += aria.demo

@@ -51,10 +51,10 @@ def _lm_loss(model, batch):
     return torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch["targets"].flatten(), ignore_index=2)
 
 
-def _contrastive_loss(model, batch):
+def _contrastive_loss(model, batch, tau: float = 0.1):
     ids, eos = batch["ids"], batch["eos"]
     z = model.embed(ids.flatten(0, 1), eos.flatten()).view(len(ids), 2, -1)
-    return nt_xent(z[:, 0], z[:, 1], tau=0.1)
+    return nt_xent(z[:, 0], z[:, 1], tau=tau)
 
 
 def main(argv: list[str] | None = None) -> None:
