@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("--seed", type=int, default=0)
     pr.set_defaults(func=cmd_probe)
 
+    from smcbench.datasets import add_data_parser
+    add_data_parser(sub)
+
     args = p.parse_args(argv)
     return args.func(args)
 
