@@ -28,12 +28,13 @@ def _vlq(n: int) -> bytes:
 
 
 def smf(tracks: list[list[tuple[int, bytes]]], tpb: int = 480) -> bytes:
-    """A format-1 MIDI file from tracks of (absolute tick, event bytes)."""
+    """A format-1 MIDI file from tracks of (absolute tick, event bytes), ticks in non-decreasing order."""
     out = b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big") + len(tracks).to_bytes(2, "big")
     out += tpb.to_bytes(2, "big")
     for events in tracks:
         body, last = b"", 0
         for tick, ev in events:
+            assert tick >= last, "events must be in time order"
             body += _vlq(tick - last) + ev
             last = tick
         body += b"\x00\xff\x2f\x00"
@@ -225,3 +226,14 @@ def test_absurd_timing_is_refused():
     data = smf([[(0, tempo_max), (0, on(0, 60)), (1, off(0, 60)), (1 << 27, on(0, 62)), ((1 << 27) + 1, off(0, 62))]])
     with pytest.raises(MidiError, match="24 h"):
         TOK.encode_file(data)
+
+
+def test_tempo_steps_counts_the_loop():
+    from symtok.aria_midi import tempo_steps
+
+    t = np.array([0, 100, 200, 300])
+    # 50..250 touches segments 0, 1, 2; 350..400 starts after the last change: upstream's quirk touches 2 and 3
+    assert tempo_steps(np.array([50, 350]), np.array([250, 400]), t) == 3 + 2
+    dense = smf([[(0, on(0, 60))] + [(i, b"\xff\x51\x03\x07\xa1\x20") for i in range(0, 20000)]
+                 + [(20000, off(0, 60))]])
+    assert TOK.encode_file(dense)[-2] == 16726 + 500  # 20000 tempo segments under one note: still exact, 5000 ms

@@ -16,7 +16,7 @@ from symcore.errors import EmptyMidiError, MidiError
 from symcore.notes import NoteArray
 
 from symtok.aria_augment import pitch_aug, tempo_aug, velocity_aug
-from symtok.aria_midi import AriaMidi, duration_ms, fold_pedal_aria, read_aria_midi
+from symtok.aria_midi import AriaMidi, duration_ms, fold_pedal_aria, read_aria_midi, tempo_steps
 from symtok.aria_vocab import (
     ABS_TIME_STEP_MS,
     BOS_ID,
@@ -55,6 +55,7 @@ _CLASS_TO_INST = np.array([INSTRUMENTS.index(c) if c in INSTRUMENTS else -1 for 
 _IGNORED_PROGRAM = np.array([p > 0 and INSTRUMENT_CLASSES[p // 8] in IGNORED_CLASSES for p in range(128)])
 DRUM_CHANNEL = 9
 MAX_SPAN_MS = 24 * 3600 * 1000  # like symcore.load_notes: longer "pieces" are corrupt timing, not music
+MAX_TEMPO_STEPS = 50_000_000  # notes × tempo changes they span; real files stay below 1e6
 
 
 def dim_token_position(ids: np.ndarray, rng: np.random.Generator | int | None = None) -> int | None:
@@ -309,6 +310,8 @@ def _events_from_midi(m: AriaMidi, name, remove_preceding_silence: bool):
     onset_ms = duration_ms(np.full_like(start, initial), start, m.tempo_tick, m.tempo, m.tpb)
     if onset_ms.size and onset_ms[-1] > MAX_SPAN_MS:  # one <T> per 5 s: a 1e9 ms span would be 2e5 tokens/day
         raise MidiError(name, f"notes span {onset_ms[-1] / 3.6e6:.1f} h (> 24 h): refusing absurd timing")
+    if tempo_steps(start, end, m.tempo_tick) > MAX_TEMPO_STEPS:
+        raise MidiError(name, f"pathological tempo map ({len(m.tempo_tick)} tempo changes under long notes)")
     dur_ms = duration_ms(start, end, m.tempo_tick, m.tempo, m.tpb)
     inst = np.where(channel == DRUM_CHANNEL, -1, ch_inst[channel])
     return onset_ms, dur_ms, m.pitch[keep].astype(np.int64), m.velocity[keep].astype(np.int64), inst, prefix

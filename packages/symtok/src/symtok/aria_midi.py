@@ -402,6 +402,15 @@ def duration_ms(start: np.ndarray, end: np.ndarray, tempo_tick: np.ndarray, temp
     return _duration_ms(start, end, t, scale)
 
 
+def tempo_steps(start: np.ndarray, end: np.ndarray, tempo_tick: np.ndarray) -> int:
+    """Tempo segments the notes' durations touch, summed (the work of upstream's per-note loop)."""
+    t = np.asarray(tempo_tick)
+    m = np.searchsorted(t, start, side="left")
+    idx = np.maximum(np.where(m == len(t), len(t) - 1, m) - 1, 0)
+    brk = np.maximum(np.searchsorted(t, end, side="right") - 1, idx)
+    return int(np.minimum(brk, len(t) - 1).sum() - idx.sum() + len(start))
+
+
 def fold_pedal_aria(
     end: np.ndarray, channel: np.ndarray, pedal_tick: np.ndarray, pedal_channel: np.ndarray, pedal_down: np.ndarray
 ) -> np.ndarray:
