@@ -7,13 +7,15 @@ is quick. Choices:
 - RomanText analyses (`.rntxt`) are not scores, and multi-tune ABC collections (folk books) are left out;
   Palestrina's 1 318 mass movements are left out of the default list only because they triple the build time
   (ask for them with `composers=("palestrina",)` or `composers="all"`);
-- MIDI is written by music21 (repeats expanded, dynamics as velocities); a score whose repeats cannot be
-  expanded is written once more with its repeat marks removed; any other failure is skipped and reported.
+- MIDI is written by `score_to_notes` + `write_midi` (music21's own writer takes minutes on a whole quartet):
+  one track per part, ties merged, velocity from dynamic markings, repeats unrolled for scores of at most
+  `EXPAND_REPEATS_MAX_NOTES` notes whose repeats music21 can expand; any failure is skipped and reported.
 
 The cache (`cache_root()/music21_corpus`) is built resumably and atomically: each MIDI is written to a temporary
 file and renamed, then its metadata sidecar (`<name>.json`, also written for a failure so it is not retried),
-and the index (`index.json`) last. Builders take an exclusive `fcntl` lock, so pytest-xdist workers calling
-`build_corpus` at the same time convert each file once; readers of a complete cache take no lock at all.
+and the index (`index.json`) last. Each conversion holds an `fcntl` lock on that source, so pytest-xdist workers
+calling `build_corpus` at the same time convert each file once (and a long full build never blocks a caller
+whose files are done); readers of a complete cache take no lock at all.
 """
 
 from __future__ import annotations
@@ -27,13 +29,20 @@ import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version as _pkg_version
 from pathlib import Path
 
+import numpy as np
+
+from symcore.midi_write import write_midi
+from symcore.notes import KEYSIG_DTYPE, TEMPO_DTYPE, TIMESIG_DTYPE, NoteArray, notes_from_arrays
 from symcore.paths import cache_root
 
-FORMAT = 1
+FORMAT = 2  # 2: our own writer (score_to_notes); bumping it rebuilds every cache
+# music21's expandRepeats deep-copies the score: about a minute of CPU for a whole Beethoven quartet, so only
+# scores up to this many notes are unrolled (every chorale and most movements are).
+EXPAND_REPEATS_MAX_NOTES = 8000
 CACHE_DIR = "music21_corpus"
 # Bach first (chorales, then the rest), then composers with a handful of multi-part works each.
 DEFAULT_COMPOSERS = (
@@ -115,15 +124,6 @@ def _atomic_write_json(path: Path, obj) -> None:
     _atomic_write_bytes(path, json.dumps(obj, indent=1, ensure_ascii=False).encode())
 
 
-def _strip_repeats(score) -> None:
-    from music21 import bar, repeat
-
-    for b in list(score.recurse().getElementsByClass(bar.Repeat)):
-        b.activeSite.replace(b, bar.Barline("regular"))
-    for r in list(score.recurse().getElementsByClass(repeat.RepeatExpression)):
-        r.activeSite.remove(r)
-
-
 def _score_metadata(score, rel: str) -> dict:
     md = score.metadata
     title = (md.title or md.movementName) if md is not None else None
@@ -147,33 +147,91 @@ def _score_metadata(score, rel: str) -> dict:
     }
 
 
-def convert_source(rel: str, out: Path) -> dict:
+def score_to_notes(score, tpq: int = 480) -> NoteArray:
+    """A music21 Score as a NoteArray (one track per part), written by us rather than by music21's MIDI writer.
+
+    music21's writer deep-copies and strips ties in ways that take minutes of CPU on a whole string quartet;
+    this walks each part once. Ties are merged, grace notes and unpitched notes skipped; velocity follows the
+    latest dynamic marking of the part (90 before any); tempo from metronome marks (120 qpm without one).
+    """
+    cols: dict[str, list] = {k: [] for k in ("onset", "offset", "pitch", "velocity", "track", "program")}
+    for ti, part in enumerate(score.parts):
+        flat = part.flatten()
+        dyn = [(float(d.offset), d.volumeScalar) for d in flat.getElementsByClass("Dynamic") if d.volumeScalar]
+        dyn_on = np.array([o for o, _ in dyn], np.float64)
+        dyn_vel = np.array([round(127 * v) for _, v in dyn], np.int64)
+        inst = part.getInstrument(returnDefault=True)
+        program = int(inst.midiProgram or 0) if inst is not None else 0
+        start = len(cols["onset"])
+        open_ties: dict[int, int] = {}  # MIDI pitch -> row of the note its tie continues
+        for el in flat.notes:
+            if el.duration.isGrace:
+                continue
+            on, end = float(el.offset), float(el.offset + el.duration.quarterLength)
+            for nt in (el.notes if el.isChord else [el]):
+                if not hasattr(nt, "pitch"):
+                    continue
+                midi = int(nt.pitch.midi)
+                tie = (nt.tie or (el.tie if el.isChord else None))
+                tie = tie.type if tie is not None else None
+                if tie in ("stop", "continue") and midi in open_ties:
+                    cols["offset"][open_ties[midi]] = end
+                    if tie == "stop":
+                        del open_ties[midi]
+                    continue
+                if tie in ("start", "continue"):
+                    open_ties[midi] = len(cols["onset"])
+                for k, v in (("onset", on), ("offset", end), ("pitch", midi), ("track", ti), ("program", program)):
+                    cols[k].append(v)
+        ons = np.array(cols["onset"][start:], np.float64)
+        i = np.searchsorted(dyn_on, ons, side="right") - 1
+        cols["velocity"] += np.where(i >= 0, dyn_vel[np.maximum(i, 0)] if len(dyn_vel) else 90, 90).tolist()
+    if not cols["onset"]:
+        raise ValueError("the score has no pitched notes")
+    flat = score.flatten()
+    marks = {}
+    for mm in flat.getElementsByClass("MetronomeMark"):
+        bpm = mm.getQuarterBPM()
+        if bpm:
+            marks.setdefault(round(float(mm.offset) * tpq), float(bpm))
+    tempos = np.array(sorted(marks.items()) or [(0, 120.0)], TEMPO_DTYPE)
+    ts = {round(float(t.offset) * tpq): (t.numerator, t.denominator) for t in
+          score.parts[0].flatten().getElementsByClass("TimeSignature")}
+    ks = {round(float(k.offset) * tpq): (int(k.sharps), int(getattr(k, "mode", "major") == "minor")) for k in
+          score.parts[0].flatten().getElementsByClass("KeySignature")}
+    ticks = {k: np.rint(np.array(cols[k], np.float64) * tpq).astype(np.int64) for k in ("onset", "offset")}
+    names = tuple(p.partName or f"part {i}" for i, p in enumerate(score.parts))
+    notes = notes_from_arrays(
+        ticks["onset"], ticks["offset"] - ticks["onset"], cols["pitch"], np.clip(cols["velocity"], 1, 127),
+        track=cols["track"], program=cols["program"], tpq=tpq, tempos=tempos, track_names=names,
+        time_signatures=np.array([(t, n, d) for t, (n, d) in sorted(ts.items())], TIMESIG_DTYPE),
+    )
+    return replace(notes, key_signatures=np.array([(t, k, m) for t, (k, m) in sorted(ks.items())], KEYSIG_DTYPE))
+
+
+def convert_source(rel: str, out: Path, expand_limit: int = EXPAND_REPEATS_MAX_NOTES) -> dict:
     """Parse one corpus score, write its MIDI atomically to `out`, return its metadata (raises on failure)."""
     from music21 import corpus as m21corpus
-    from music21 import repeat
 
     score = m21corpus.parse(rel)
-    if not hasattr(score, "parts"):  # an Opus (several works in one file) is not one piece
-        raise ValueError(f"{type(score).__name__} is not a single score")
+    if not hasattr(score, "parts") or not len(score.parts):  # an Opus (several works in one file) is not one piece
+        raise ValueError(f"{type(score).__name__} is not a single score with parts")
     meta = _score_metadata(score, rel)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
+    meta["repeats_expanded"] = False
+    if len(score.recurse().notes) <= expand_limit:
         try:
-            score.write("midi", fp=str(tmp))
-        except repeat.ExpanderException:
-            _strip_repeats(score)
-            score.write("midi", fp=str(tmp))
-            meta["repeats_stripped"] = True
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+            score = score.expandRepeats()
+            meta["repeats_expanded"] = True
+        except Exception:  # badly formed repeats: keep the notated order
+            pass
+    write_midi(score_to_notes(score), out)
     return meta
 
 
 # ------------------------------------------------------------------------------------------------ cache
 @contextmanager
-def _locked(root: Path):
-    with open(root / ".lock", "a+") as fh:
+def _locked(lock_path: Path):
+    with open(lock_path, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -212,6 +270,8 @@ def _collect(root: Path, sources: Iterable[str], limit: int | None, index: dict,
             break
         name = _name(rel)
         entry = index.get(rel) or _read_json(root / f"{name}.json")
+        if entry is not None and entry.get("format") != FORMAT:  # written by an older converter
+            entry = None
         ok = entry is not None and entry.get("status") == "ok"
         if entry is None or (ok and not (root / f"{name}.mid").is_file()) or (not ok and retry_failed):
             missing.append(rel)
@@ -245,40 +305,55 @@ def build_corpus(
     sources = _sources(root, composers, refresh=False)
     index = (_read_json(root / "index.json") or {}).get("entries", {})
     corpus, missing = _collect(root, sources, limit, index, retry_failed)
-    if missing:
-        with _locked(root):
-            for stale in root.glob(".*.tmp"):  # left by a killed builder (sources.json is written lock-free)
-                if not stale.name.startswith(".sources.json."):
-                    stale.unlink(missing_ok=True)
-            index = (_read_json(root / "index.json") or {}).get("entries", {})
-            converted, retry = 0, retry_failed
-            while True:  # a failure leaves `limit` unreached: look further down the list
-                corpus, missing = _collect(root, sources, limit, index, retry)
-                retry = False
-                if not missing:
-                    break
-                for rel in missing:
-                    name = _name(rel)
-                    try:
-                        meta = convert_source(rel, root / f"{name}.mid")
-                        entry = {"status": "ok", "meta": {**meta, "file": f"{name}.mid"}}
-                    except Exception as exc:  # music21 raises many types for odd scores: skip and report
-                        entry = {"status": "failed", "source": rel, "reason": f"{type(exc).__name__}: {exc}"[:300]}
-                    _atomic_write_json(root / f"{name}.json", entry)
-                    index[rel] = entry
-                    converted += 1
-                    if progress and converted % 25 == 0:
-                        print(f"  converted {converted} ({rel})", flush=True)
-                    if converted % 50 == 0:
-                        _write_index(root, index)
-            _write_index(root, index)
-            corpus.converted = converted
+    converted, retry = 0, retry_failed
+    while missing:  # a failure leaves `limit` unreached: look further down the list
+        for rel in missing:
+            entry, done = _convert_locked(root, rel, retry)
+            index[rel] = entry
+            converted += done
+            if progress and done and converted % 25 == 0:
+                print(f"  converted {converted} ({rel})", flush=True)
+            if done and converted % 50 == 0:
+                _write_index(root, index)
+        retry = False
+        corpus, missing = _collect(root, sources, limit, index)
+    if converted:
+        _write_index(root, index)
+    corpus.converted = converted
     corpus.seconds = time.perf_counter() - t0
     return corpus
 
 
+def _convert_locked(root: Path, rel: str, retry_failed: bool) -> tuple[dict, bool]:
+    """Convert one source under its own lock; (entry, True) if converted here, (entry, False) if another did."""
+    name = _name(rel)
+    (root / ".locks").mkdir(exist_ok=True)
+    with _locked(root / ".locks" / f"{name}.lock"):
+        entry = _read_json(root / f"{name}.json")
+        if entry is not None and entry.get("format") == FORMAT:
+            if entry.get("status") == "ok" and (root / f"{name}.mid").is_file():
+                return entry, False
+            if entry.get("status") == "failed" and not retry_failed:
+                return entry, False
+        for stale in root.glob(f".{name}.*.tmp"):  # left by a killed builder
+            stale.unlink(missing_ok=True)
+        try:
+            meta = convert_source(rel, root / f"{name}.mid")
+            entry = {"format": FORMAT, "status": "ok", "meta": {**meta, "file": f"{name}.mid"}}
+        except Exception as exc:  # music21 raises many types for odd scores: skip and report
+            entry = {"format": FORMAT, "status": "failed", "source": rel,
+                     "reason": f"{type(exc).__name__}: {exc}"[:300]}
+        _atomic_write_json(root / f"{name}.json", entry)
+        return entry, True
+
+
 def _write_index(root: Path, entries: dict) -> None:
-    _atomic_write_json(root / "index.json", {"format": FORMAT, "music21": _pkg_version("music21"), "entries": entries})
+    """Merge `entries` into index.json under a short lock (several builders may finish at once)."""
+    with _locked(root / ".index.lock"):
+        on_disk = (_read_json(root / "index.json") or {}).get("entries", {})
+        merged = {k: v for k, v in on_disk.items() if v.get("format") == FORMAT} | entries
+        _atomic_write_json(root / "index.json", {"format": FORMAT, "music21": _pkg_version("music21"),
+                                                 "entries": merged})
 
 
 def main(argv: Sequence[str] | None = None) -> None:
