@@ -61,3 +61,20 @@ def test_failed_source_is_reported_and_skipped(tmp_path):
     assert len(c.failed) == 1 and c.failed[0][0] == "bach/no_such_chorale.mxl" and c.failed[0][1]
     c2 = build_corpus(limit=1, cache_dir=tmp_path)
     assert c2.converted == 0 and c2.failed == c.failed  # failures are remembered, not retried
+
+
+def test_score_to_notes_matches_music21_writer(tmp_path):
+    """Our converter gives the notes music21's own MIDI writer gives (pitch, onset, duration in quarters)."""
+    from music21 import corpus
+    from symcore.corpus import score_to_notes
+
+    for rel in ("bach/bwv10.7.mxl", "bach/bwv1.6.mxl"):
+        score = corpus.parse(rel).expandRepeats()
+        score.write("midi", fp=str(tmp_path / "ref.mid"))
+        ref, ours = load_notes(tmp_path / "ref.mid"), score_to_notes(score)
+
+        def rows(n):
+            return sorted(zip(n.onset_quarter.round(4), n.duration_quarter.round(4), n.pitch.tolist()))
+
+        assert len(ours) > 150 and rows(ours) == rows(ref)
+        np.testing.assert_allclose(ours.offset_sec.max(), ref.offset_sec.max(), rtol=1e-3)
