@@ -30,8 +30,9 @@ def main(argv=None) -> dict:
 
     ap = argparse.ArgumentParser(prog="python -m m2bert.demo")
     ap.add_argument("--files", type=int, default=120, help="music21 corpus files (Bach chorales first)")
-    ap.add_argument("--pretrain-steps", type=int, default=200)
+    ap.add_argument("--pretrain-steps", type=int, default=150)
     ap.add_argument("--finetune-steps", type=int, default=60)
+    ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq-len", type=int, default=128)
     a = ap.parse_args(argv)
     L.seed_everything(0, verbose=False)
@@ -47,7 +48,7 @@ def main(argv=None) -> dict:
 
     with tempfile.TemporaryDirectory() as root:
         pre = M2BertPretrainModule(preset="tiny", encoder={"max_len": a.seq_len}, lr=1e-3, warmup_steps=20)
-        loader = DataLoader(CropDataset(arrays, a.seq_len, random=True, repeat=50), batch_size=16, shuffle=True)
+        loader = DataLoader(CropDataset(arrays, a.seq_len, random=True, repeat=50), batch_size=a.batch, shuffle=True)
         first = pre.compute_losses(next(iter(loader))["tokens"])["loss"].item()
         _trainer(a.pretrain_steps, root).fit(pre, loader)
         pre.eval()
@@ -64,7 +65,7 @@ def main(argv=None) -> dict:
         for name, enc in (("pretrained", weights), ("scratch", None)):
             L.seed_everything(0, verbose=False)
             data = TaskDataModule([examples[i] for i in train_idx], [examples[i] for i in val_idx],
-                                  seq_len=a.seq_len, batch_size=16)
+                                  seq_len=a.seq_len, batch_size=a.batch)
             ft = M2BertFinetuneModule(num_classes=4, level="note", preset="tiny", encoder={"max_len": a.seq_len},
                                       encoder_weights=enc, lr=1e-3, warmup_steps=10)
             trainer = _trainer(a.finetune_steps, root)
