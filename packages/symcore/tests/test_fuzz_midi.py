@@ -133,11 +133,12 @@ def test_generated_note_arrays_round_trip(rows, tpq, qpm, tmp_path):
     except MidiError as exc:  # allowed only for the documented reason: beyond MAX_PIECE_SECONDS
         assert "absurd" in str(exc)
         return
-    written = sorted(map(tuple, arr.tolist()))
-    got = sorted(zip(notes.onset.tolist(), notes.duration.tolist(), notes.pitch.tolist(), notes.velocity.tolist()))
-    # MIDI cannot hold two sounding notes of one pitch: a re-struck pitch ends the earlier note, so compare
-    # onsets/pitches/velocities exactly and durations only where no same-pitch note starts inside the note.
-    assert [(o, p, v) for o, _, p, v in got] == [(o, p, v) for o, _, p, v in written]
+    # MIDI cannot hold two sounding notes of one pitch (a note-off may close either of them), so durations can
+    # trade places between overlapping same-pitch notes: compare onsets, pitches and velocities exactly.
+    written = sorted((o, p, v) for o, _, p, v in arr.tolist())
+    got = sorted(zip(notes.onset.tolist(), notes.pitch.tolist(), notes.velocity.tolist()))
+    assert got == written
+    assert sorted(notes.duration.tolist()) == sorted(arr[:, 1].tolist()) or len(set(arr[:, 2].tolist())) < len(arr)
     assert (np.diff(notes.onset) >= 0).all()
     # MIDI stores whole microseconds per quarter (qpm >= 3.58 fits 24 bits; symusic wraps slower tempi silently).
     np.testing.assert_allclose(notes.tempos["qpm"][0], qpm, rtol=1e-4)

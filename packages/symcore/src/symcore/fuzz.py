@@ -50,21 +50,26 @@ def header(fmt: int, ntracks: int, division: int) -> bytes:
 
 
 def synth_midi(rng: random.Random) -> tuple[str, bytes]:
-    """A hand-built file with absurd but encodable values: tpq, tempi, huge deltas, odd events, empty tracks."""
-    n_tracks = rng.choice((0, 1, 1, 2, 3, 8))
-    division = rng.choice(DIVISIONS)
+    """A hand-built file with absurd but encodable values: tpq, tempi, huge deltas, odd events, empty tracks.
+
+    Half are structurally clean (absurd values only, so the "correct result" path is exercised); the other half
+    also get lying lengths, stray data bytes, missing end-of-track and wrong track counts.
+    """
+    clean = rng.random() < 0.5
+    n_tracks = rng.choice((1, 1, 2, 3, 8) if clean else (0, 1, 1, 2, 3, 8))
+    division = rng.choice((1, 2, 96, 480, 0x7FFF) if clean else DIVISIONS)
     tracks = []
     for _ in range(n_tracks):
         ev = bytearray()
         for _ in range(rng.choice((0, 0, 1, 5, 40, 200))):
-            ev += vlq(rng.choice(DELTAS) if rng.random() < 0.3 else rng.randrange(0, 960))
-            kind = rng.random()
+            ev += vlq(rng.choice(DELTAS) if rng.random() < (0.02 if clean else 0.3) else rng.randrange(0, 960))
+            kind = rng.random() * (0.94 if clean else 1.0)  # clean files skip the malformed event kinds
             ch = rng.randrange(16)
             if kind < 0.45:  # note on/off pairs, sometimes unmatched, velocity 0, out-of-order
                 pitch, vel = rng.randrange(128), rng.choice((0, 1, 64, 127))
                 ev += bytes((0x90 | ch, pitch, vel))
                 if rng.random() < 0.8:
-                    ev += vlq(rng.choice(DELTAS)) + bytes((0x80 | ch, pitch, 0))
+                    ev += vlq(rng.choice(DELTAS[:-1] if clean else DELTAS)) + bytes((0x80 | ch, pitch, 0))
             elif kind < 0.55:
                 ev += b"\xff\x51\x03" + rng.choice(TEMPOS_MSPQ).to_bytes(3, "big")
             elif kind < 0.62:
@@ -83,10 +88,12 @@ def synth_midi(rng: random.Random) -> tuple[str, bytes]:
                 ev += b"\xff\x01" + vlq(rng.choice((0, 5, 0x0FFFFFFF))) + b"abc"
             else:  # running status without a previous status byte, or a stray data byte
                 ev += bytes((rng.randrange(128), rng.randrange(128)))
-        if rng.random() < 0.9:
+        if clean or rng.random() < 0.9:
             ev += b"\x00\xff\x2f\x00"
-        length = None if rng.random() < 0.9 else rng.choice((0, len(ev) + 100, 0xFFFFFFFF))
+        length = None if clean or rng.random() < 0.9 else rng.choice((0, len(ev) + 100, 0xFFFFFFFF))
         tracks.append(chunk(b"MTrk", bytes(ev), length))
+    if clean:
+        return "synth_clean", header(rng.choice((0, 1)) if n_tracks == 1 else 1, n_tracks, division) + b"".join(tracks)
     declared = n_tracks if rng.random() < 0.85 else rng.choice((0, 1, 0xFFFF))
     return "synth", header(rng.choice((0, 1, 1, 2, 7)), declared, division) + b"".join(tracks)
 
