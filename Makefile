@@ -47,5 +47,5 @@ clean-venv:
 	rm -rf $(VENV)
 
 # Package-specific targets (pretrain-m2bert, pretrain-aria, train-hiertrans, bench, ...) live beside this file.
-DEMO_MODULES :=
+DEMO_MODULES := symtok.demo
 include $(sort $(wildcard mk/*.mk))

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from smcbench.encoders import encoder_factory, file_embedding
 from smcbench.metrics import score
 from smcbench.probe import linear_probe

@@ -1,5 +1,4 @@
 import torch
-
 from symcore.pooling import SelfAttentivePooling
 
 

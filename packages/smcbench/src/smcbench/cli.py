@@ -8,21 +8,22 @@ import sys
 from pathlib import Path
 
 from smcbench.store import load_task
-from smcbench.tasks import TASKS
+from smcbench.tasks import ALL_TASKS, TASKS
 
 
 def _task_list(value: str) -> list[str]:
+    """Task keys from a comma list (any case); empty = the 12 SMC tasks. SATB and MODE are the embedded ones."""
     names = [n.strip().upper() for n in value.split(",") if n.strip()] if value else [k.upper() for k in TASKS]
-    unknown = [n for n in names if n not in {k.upper() for k in TASKS}]
+    unknown = [n for n in names if n not in {k.upper() for k in ALL_TASKS}]
     if unknown:
-        raise SystemExit(f"unknown task(s) {unknown}; known: {', '.join(TASKS)}")
-    return [next(k for k in TASKS if k.upper() == n) for n in names]
+        raise SystemExit(f"unknown task(s) {unknown}; known: {', '.join(ALL_TASKS)}")
+    return [next(k for k in ALL_TASKS if k.upper() == n) for n in names]
 
 
 def cmd_tasks(args) -> int:
     print(f"{'task':5} {'level':5} {'cls':>4} {'metric':6} {'split':5} {'train':>14} {'valid':>14} {'test':>14} {'skip':>4}  note")
     for name in _task_list(args.tasks):
-        spec = TASKS[name]
+        spec = ALL_TASKS[name]
         try:
             data = load_task(name, args.data_root, cache=not args.rebuild)
         except FileNotFoundError as exc:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smcbench.tasks import TASKS
+from smcbench.tasks import ALL_TASKS
 
 
 def collect(paths: list[Path]) -> list[dict]:
@@ -41,20 +41,20 @@ def summarise(records: list[dict]) -> dict[str, dict[str, tuple[float, float, in
 def tables(summary, out_dir: Path, title: str = "SMC benchmark") -> str:
     """Writes results.csv, results.md and results.png into out_dir; returns the Markdown."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    tasks = [t for t in TASKS if any(t in s for s in summary.values())]
+    tasks = [t for t in ALL_TASKS if any(t in s for s in summary.values())]
     with (out_dir / "results.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["model", "task", "metric", "mean", "std", "n_seeds"])
         for model, res in summary.items():
             for t in tasks:
                 if t in res:
-                    w.writerow([model, t, TASKS[t].metric, *(f"{x:.4f}" for x in res[t][:2]), res[t][2]])
+                    w.writerow([model, t, ALL_TASKS[t].metric, *(f"{x:.4f}" for x in res[t][:2]), res[t][2]])
     lines = [f"# {title}", "", "| model | " + " | ".join(tasks) + " | mean |", "|---" * (len(tasks) + 2) + "|"]
     for model, res in summary.items():
         cells = [f"{res[t][0]:.3f} ± {res[t][1]:.3f}" if t in res else "—" for t in tasks]
         mean = np.mean([res[t][0] for t in tasks if t in res])
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {mean:.3f} |")
-    lines += ["", "Metrics: " + ", ".join(f"{t} {TASKS[t].metric}" for t in tasks) + "; mean ± std over seeds."]
+    lines += ["", "Metrics: " + ", ".join(f"{t} {ALL_TASKS[t].metric}" for t in tasks) + "; mean ± std over seeds."]
     md = "\n".join(lines) + "\n"
     (out_dir / "results.md").write_text(md)
     _chart(summary, tasks, out_dir / "results.png", title)

@@ -23,7 +23,7 @@ def _key(name: str, root: Path, limit: int | None) -> str:
 def load_task(name: str, root: str | Path | None = None, *, limit: int | None = None, cache: bool = True) -> TaskData:
     """TaskData for `name` from the data root (built on first use, then read from the cache)."""
     spec = get_task(name)
-    base = data_root(root)
+    base = data_root(root) if spec.needs_data else Path("embedded")
     if base is None:
         raise FileNotFoundError(f"{spec.name}: no data root; set $SYMPHONIA_DATA or pass --data-root")
     path = cache_root() / "smcbench" / _key(spec.name, base, limit)

@@ -37,6 +37,8 @@ class TaskSpec:
     """Builder: data root -> TaskData."""
     note: str = ""
     """Deviations from the original benchmark, stated where the result table can show them."""
+    needs_data: bool = True
+    """False for tasks built from the embedded music21 corpus (no data root needed)."""
 
 
 @dataclass
