@@ -60,8 +60,24 @@ def _sha(path: Path) -> str:
 def server(tmp_path_factory):
     """(serve folder, base URL) of a threaded HTTP server on 127.0.0.1; stops at the end of the module."""
     folder = tmp_path_factory.mktemp("www")
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *a, **k: None
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if self.path.startswith("/cut/"):  # promise the whole file, send half, hang up
+                data = (folder / self.path[5:]).read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            super().do_GET()
+
+    handler = functools.partial(Handler, directory=str(folder))
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -111,6 +127,29 @@ def test_wrong_hash_is_refused_and_leaves_nothing(server, tmp_path):
     with pytest.raises(DatasetError, match="sha256 mismatch"):
         datasets.fetch(ds, tmp_path / "data", log=lambda s: None)
     assert _left_behind(tmp_path / "data") == []
+
+
+@pytest.mark.parametrize("known_hash", [True, False])
+def test_cut_download_is_an_error_and_leaves_nothing(server, tmp_path, known_hash):
+    www, base = server
+    archive = _tar(www / "cut.tar.gz", {**GOOD, "big.bin": os.urandom(300_000)})
+    ds = datasets.get("pop909", url=f"{base}/cut/cut.tar.gz", sha256=_sha(archive) if known_hash else None)
+    with pytest.raises(DatasetError, match="download of .*cut.tar.gz failed"):
+        datasets.fetch(ds, tmp_path, log=lambda s: None)
+    assert _left_behind(tmp_path) == []
+    with pytest.raises(DatasetError, match="download of .*/missing.tar.gz failed.*404"):
+        datasets.fetch(datasets.get("pop909", url=f"{base}/missing.tar.gz"), tmp_path, log=lambda s: None)
+    assert _left_behind(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+def test_damaged_archive_is_an_error_and_leaves_nothing(server, tmp_path, kind):
+    www, base = server
+    whole = (_tar if kind == "tar.gz" else _zip)(www / f"whole.{kind}", {**GOOD, "big.bin": os.urandom(100_000)})
+    (www / f"damaged.{kind}").write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    with pytest.raises(DatasetError, match="damaged archive|not a zip or tar"):
+        datasets.fetch(datasets.get("pop909", url=f"{base}/damaged.{kind}", sha256=None), tmp_path, log=lambda s: None)
+    assert _left_behind(tmp_path) == []
 
 
 def test_archive_without_expected_layout_is_refused(server, tmp_path):

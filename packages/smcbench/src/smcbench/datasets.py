@@ -11,8 +11,11 @@ the expected layout of a folder, whether it was fetched or copied by hand.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
+import http.client
 import json
+import lzma
 import os
 import shutil
 import stat
@@ -20,6 +23,7 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -230,12 +234,15 @@ def _extract_zip(path: Path, dest: Path, strip: int, label: str) -> None:
 def extract(archive: Path, dest: Path, strip: int = 1, label: str | None = None) -> None:
     """Extract a zip or tar(.gz/.bz2/.xz) archive into `dest`, refusing unsafe members (see module doc)."""
     label = label or archive.name
-    if zipfile.is_zipfile(archive):
-        _extract_zip(archive, dest, strip, label)
-    elif tarfile.is_tarfile(archive):
-        _extract_tar(archive, dest, strip, label)
-    else:
-        raise DatasetError(f"{label}: not a zip or tar archive")
+    try:
+        if zipfile.is_zipfile(archive):
+            _extract_zip(archive, dest, strip, label)
+        elif tarfile.is_tarfile(archive):
+            _extract_tar(archive, dest, strip, label)
+        else:
+            raise DatasetError(f"{label}: not a zip or tar archive")
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as exc:
+        raise DatasetError(f"{label}: damaged archive: {type(exc).__name__}: {exc}") from exc
 
 
 def download(url: str, dest_dir: Path, prefix: str, timeout: float = 60.0) -> tuple[Path, str, int]:
@@ -244,13 +251,16 @@ def download(url: str, dest_dir: Path, prefix: str, timeout: float = 60.0) -> tu
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".download", dir=dest_dir)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            expected = resp.headers.get("Content-Length")
             while chunk := resp.read(1 << 20):
                 h.update(chunk)
                 size += len(chunk)
                 out.write(chunk)
+        if expected is not None and expected.isdigit() and size != int(expected):  # read(n) does not raise
+            raise http.client.IncompleteRead(b"", int(expected) - size)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
+        if isinstance(exc, (OSError, http.client.HTTPException)):  # incl. a connection cut mid-body
             raise DatasetError(f"download of {url} failed: {exc}") from exc
         raise
     return Path(tmp), h.hexdigest(), size
