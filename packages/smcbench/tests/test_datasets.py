@@ -14,7 +14,6 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from smcbench import datasets
 from smcbench.cli import main as cli_main
 from smcbench.datasets import DatasetError, UnsafeArchiveError
