@@ -100,3 +100,30 @@ def test_greedy_decoders_follow_the_grammar():
     flat = generate.decode_flat(m.decoders["flat"], feats, [[60], []], max_notes=5)
     f0 = tt.decode_flat(flat[0])
     assert f0.continuing[0] and f0.pitch[0] == 60
+
+
+def test_every_config_builds():
+    from pathlib import Path
+
+    import yaml
+
+    from hiertrans.module import TranscriptionModule
+
+    root = Path(__file__).resolve().parents[3] / "configs" / "hiertrans"
+    files = sorted(root.glob("*.yaml"))
+    assert files
+    for f in files:
+        model_args = dict(yaml.safe_load(f.read_text())["model"])
+        model_args.pop("init_weights", None)  # a training artefact outside the repo
+        module = TranscriptionModule(**model_args)
+        assert module.model.cfg.encoder.name == model_args.get("encoder", "crnn")
+
+
+def test_shipped_weights_load_and_fit_the_size_limit():
+    from hiertrans.weights import SHIPPED, load_model
+
+    if not SHIPPED.is_file():
+        pytest.skip("no shipped weights in this checkout")
+    assert SHIPPED.stat().st_size <= 20 * 2**20
+    m = load_model()
+    assert m.cfg.encoder.name == "crnn" and "step" in m.extra

@@ -63,3 +63,18 @@ def test_frame_scores_hand_case():
     est = {"onset": np.array([0.5]), "offset": np.array([1.5]), "pitch": np.array([60])}
     s = frame_scores(ref, est, fps=10)
     assert s["frame_p"] == pytest.approx(0.5) and s["frame_r"] == pytest.approx(0.5)
+
+
+def test_roll_postprocessing_recovers_a_hand_made_note():
+    from hiertrans.postprocess import rolls_to_notes
+
+    # targets of one note (key 60, 0.123 s -> 0.455 s, velocity 96) decoded back from its own regression targets
+    r = frame_targets(np.array([0.123]), np.array([0.455]), np.array([60]), np.array([96]),
+                      start=0.0, n_frames=100, fps=100.0)
+    vel = np.zeros((100, 88), np.float32)
+    vel[12, 60 - 21] = 96 / 128
+    for dtype in (np.float32, np.float16):
+        notes = rolls_to_notes(r["reg_onset"].astype(dtype), r["reg_offset"].astype(dtype),
+                               r["frame"].astype(dtype), vel, fps=100.0)
+        assert notes["pitch"].tolist() == [60] and notes["velocity"].tolist() == [96]
+        assert abs(notes["onset"][0] - 0.123) < 0.006 and abs(notes["offset"][0] - 0.455) < 0.011

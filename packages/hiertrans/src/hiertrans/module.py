@@ -16,10 +16,18 @@ from symtok import transcription as tt
 ROLL_KEYS = ("frame", "reg_onset", "reg_offset")
 
 
-def roll_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """BCE per roll; velocity only where an onset is (Kong); auxiliary sub-model outputs when present."""
+def roll_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
+              pos_weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """BCE per roll; velocity only where an onset is (Kong); auxiliary sub-model outputs when present.
+
+    ``pos_weight`` > 1 up-weights the (rare) positive side of the onset/offset regression targets, and its square
+    root that of the frame roll: a CPU-budget run of a few hundred steps otherwise sits at "all silent" (the
+    all-zero prediction is already a low BCE); Kong's 200k-step runs do not need it.
+    """
     n = min(out["frame"].shape[1], batch["frame"].shape[1])
-    losses = {k: F.binary_cross_entropy_with_logits(out[k][:, :n], batch[k][:, :n]) for k in ROLL_KEYS}
+    weights = {"frame": pos_weight ** 0.5, "reg_onset": pos_weight, "reg_offset": pos_weight}
+    losses = {k: F.binary_cross_entropy_with_logits(
+        out[k][:, :n], batch[k][:, :n], pos_weight=out[k].new_tensor(weights[k])) for k in ROLL_KEYS}
     onset = batch["onset"][:, :n]
     vel = F.binary_cross_entropy_with_logits(out["velocity"][:, :n], batch["velocity"][:, :n], reduction="none")
     losses["velocity"] = (vel * onset).sum() / onset.sum().clamp(min=1.0)
@@ -53,7 +61,7 @@ class TranscriptionModule(L.LightningModule):
 
     def __init__(self, preset_name: str = "small", encoder: str = "crnn", decoders: list[str] | None = None,
                  stage: str = "encoder", lr: float = 1e-3, weight_decay: float = 0.01, init_weights: str | None = None,
-                 warmup_steps: int = 100):
+                 warmup_steps: int = 100, pos_weight: float = 1.0):
         super().__init__()
         self.save_hyperparameters()
         cfg = preset(preset_name, encoder)
@@ -82,7 +90,7 @@ class TranscriptionModule(L.LightningModule):
         if stage != "decoders":
             factor = round(100.0 / self.model.fps)
             rolls = {k: _downsample(batch[k], factor) for k in (*ROLL_KEYS, "onset", "velocity")}
-            parts.update(roll_loss(out, rolls))
+            parts.update(roll_loss(out, rolls, self.hparams.pos_weight))
         if stage != "encoder":
             for name in self.model.decoders:
                 toks = batch[f"{name}_tokens"]

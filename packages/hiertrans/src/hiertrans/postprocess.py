@@ -26,16 +26,17 @@ class RollThresholds:
 
 def _peaks(x: np.ndarray, threshold: float) -> np.ndarray:
     """Boolean (T, K): local maxima (>= left, > right) above threshold."""
-    left = np.vstack([np.full((1, x.shape[1]), -np.inf), x[:-1]])
-    right = np.vstack([x[1:], np.full((1, x.shape[1]), -np.inf)])
-    return (x >= threshold) & (x >= left) & (x > right)
+    peak = x >= threshold
+    peak[1:] &= x[1:] >= x[:-1]  # in place: no shifted copies of an hour-long roll
+    peak[:-1] &= x[:-1] > x[1:]
+    return peak
 
 
 def _refine(x: np.ndarray, t: np.ndarray, k: np.ndarray) -> np.ndarray:
     """Sub-frame peak position by a parabola through the peak and its neighbours (within ±0.5 frame)."""
-    a = x[np.maximum(t - 1, 0), k]
-    b = x[t, k]
-    c = x[np.minimum(t + 1, len(x) - 1), k]
+    a = x[np.maximum(t - 1, 0), k].astype(np.float64)
+    b = x[t, k].astype(np.float64)
+    c = x[np.minimum(t + 1, len(x) - 1), k].astype(np.float64)
     den = a - 2 * b + c
     shift = np.where(np.abs(den) > 1e-6, 0.5 * (a - c) / np.where(np.abs(den) > 1e-6, den, 1.0), 0.0)
     return t + np.clip(shift, -0.5, 0.5)
@@ -45,7 +46,7 @@ def rolls_to_notes(onset: np.ndarray, offset: np.ndarray, frame: np.ndarray, vel
                    th: RollThresholds | None = None) -> dict[str, np.ndarray]:
     """Probabilities (T, 88) -> notes {onset, offset (seconds), pitch (MIDI), velocity (1..127)}, sorted by onset."""
     th = th or RollThresholds()
-    onset, offset, frame = (np.asarray(a, dtype=np.float32) for a in (onset, offset, frame))
+    onset, offset, frame = (np.asarray(a) for a in (onset, offset, frame))  # float16 is fine: no copies
     n_frames = len(onset)
     on_t, on_k = np.nonzero(_peaks(onset, th.onset))
     off_peak = _peaks(offset, th.offset)
