@@ -70,7 +70,7 @@ def test_stretch_properties(notes, f):
     # seconds scale by f up to half a tick of rounding at the slowest tempo
     tol = 0.51 * 60 / (notes.tempos["qpm"].min() * notes.tpq) * 2 + 1e-9
     np.testing.assert_allclose(np.sort(s.onset_sec), np.sort(notes.onset_sec * f), atol=tol)
-    assert ((s.duration > 0) == (notes.duration > 0)).all() or len(s) == 0
+    assert (s.duration > 0).sum() == (notes.duration > 0).sum()  # re-sorting may reorder rounded-together onsets
     k = stretch_tempo(notes, f, keep_ticks=True)
     assert np.array_equal(k.onset, notes.onset) and np.array_equal(k.duration, notes.duration)
     np.testing.assert_allclose(k.onset_sec, notes.onset_sec * f, rtol=1e-9, atol=1e-9)
