@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="finetune and test on tasks")
     model_args(r)
     r.add_argument("--tasks", default="ME,VE,ER")
-    r.add_argument("--profile", choices=["smoke", "quick", "full"], default="quick")
+    r.add_argument("--profile", choices=["smoke", "demo", "quick", "full"], default="quick")
     r.add_argument("--seeds", type=int, default=1)
     r.add_argument("--limit", type=int, default=None, help="build tasks from at most this many files per split")
     r.add_argument("--no-progress", action="store_true")

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m smcbench.demo", description=__doc__.split("\n")[0])
     ap.add_argument("--ckpt", default=str(PRETRAINED), help="pretrained encoder to compare with random init")
     ap.add_argument("--out", default="outputs/demo/smcbench")
-    ap.add_argument("--profile", default="quick")
+    ap.add_argument("--profile", default="demo")
     args = ap.parse_args(argv)
     models = {"scratch": encoder_factory("scratch", config="tiny")}
     if Path(args.ckpt).is_file():

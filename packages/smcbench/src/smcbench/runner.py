@@ -38,6 +38,7 @@ class Profile:
 
 PROFILES = {
     "smoke": Profile(max_len=64, epochs=1, batch_size=8, lr=1e-3, max_train_segments=16, max_eval_segments=64, folds=(0,)),
+    "demo": Profile(max_len=128, epochs=2, batch_size=16, lr=1e-3, max_train_segments=96, max_eval_segments=128, folds=(0,)),
     "quick": Profile(max_len=128, epochs=3, batch_size=16, lr=3e-4, max_train_segments=256, max_eval_segments=512, folds=(0,)),
     "full": Profile(max_len=512, epochs=10, batch_size=12, lr=2e-5, max_train_segments=None, max_eval_segments=None, folds=None),
 }
