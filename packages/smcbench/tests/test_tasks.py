@@ -67,5 +67,23 @@ def test_melody_labels_follow_tracks(shared, data_root):
     notes = load_notes(shared(f"pop909/POP909/{piece.name}/{piece.name}.mid"))
     counts = np.bincount(piece.labels, minlength=4)[1:]
     expected = np.bincount([{"MELODY": 0, "BRIDGE": 1, "PIANO": 2}[notes.track_names[t]] for t in notes.track], minlength=3)
-    # the tokenizer may drop a few too-short notes but never relabels one
-    assert (counts <= expected).all() and counts.sum() >= 0.9 * expected.sum()
+    # MidiBERT's alignment drops notes before the first beat and notes quantised to zero length, never relabels
+    assert (counts <= expected).all() and counts.sum() >= 0.8 * expected.sum()
+
+
+@pytest.mark.data
+def test_melody_and_velocity_match_midibert_reference(data_root, reference_root):
+    """The built task's tokens and labels for a reference song equal MidiBERT's own output."""
+    import json
+
+    me, ve = TASKS["ME"].build(data_root, limit=1), TASKS["VE"].build(data_root, limit=1)
+    checked = 0
+    for piece_me, piece_ve in zip(me.pieces, ve.pieces):
+        ref_file = reference_root / "cp_tokens" / f"pop909__{piece_me.name}.json"
+        if not ref_file.is_file():
+            continue
+        ref = json.loads(ref_file.read_text())
+        assert piece_me.tokens.tolist() == ref["words"]
+        assert piece_me.labels.tolist() == ref["ys_melody"] and piece_ve.labels.tolist() == ref["ys_velocity"]
+        checked += 1
+    assert checked >= 1, [p.name for p in me.pieces]
