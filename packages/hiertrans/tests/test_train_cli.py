@@ -94,3 +94,17 @@ def test_evaluate_cli_writes_csv_and_png(scale_midi, tmp_path, tiny_ckpt, need_f
     assert code == 0 and "note_f1" in out
     assert (tmp_path / "s.csv").read_text().startswith("name,seconds,wall,decoder,note_p")
     assert (tmp_path / "roll.png").stat().st_size > 1000
+
+
+def test_streaming_load_equals_whole_file_load(tmp_path):
+    from hiertrans.audio import _load_fallback, _load_streaming
+
+    sr = 44100
+    t = np.arange(sr * 3) / sr
+    x = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    sf.write(tmp_path / "st.wav", np.stack([x, 0.5 * x], 1), sr)
+    a = _load_streaming(tmp_path / "st.wav", 16000, min_seconds=1.0)
+    b = _load_fallback(tmp_path / "st.wav", 16000)
+    assert len(a) == len(b) == 3 * 16000
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert _load_streaming(tmp_path / "st.wav", 16000) is None  # short files take the ordinary path
