@@ -15,4 +15,4 @@ bench-m2bert: setup
 	nice $(PY) benchmarks/m2bert_throughput.py
 	nice $(PY) benchmarks/m2bert_curves.py
 
-# DEMO_MODULES += m2bert.demo  (enabled once symtok.cp and symcore.corpus land)
+DEMO_MODULES += m2bert.demo
