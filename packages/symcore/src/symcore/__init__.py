@@ -1,7 +1,6 @@
 """symcore: the shared foundation of symphonia (MIDI, note arrays, rolls, augmentation, audio, attention)."""
 
 from symcore.augment import shift_velocity, stretch_tempo, transpose
-from symcore.corpus import build_corpus
 from symcore.errors import AudioError, EmptyMidiError, MidiError
 from symcore.midi_write import write_midi
 from symcore.notes import (
@@ -24,7 +23,6 @@ __all__ = [
     "load_notes", "load_score", "require_data", "ticks_to_seconds",
     "filter_programs", "merge_tracks", "notes_from_arrays", "seconds_to_ticks", "window", "shift_velocity",
     "stretch_tempo", "transpose", "write_midi", "bar_grids", "chroma", "frame_rolls", "pianoroll_targets",
-    "build_corpus",
 ]
 
 # Torch/scipy-backed parts load on first use, so `import symcore` stays light for MIDI-only work. (The function
@@ -34,6 +32,7 @@ _LAZY = {
     "load_audio": "symcore.audio", "render_midi": "symcore.audio", "find_soundfont": "symcore.audio",
     "is_silent": "symcore.audio", "save_weights": "symcore.weights", "load_weights": "symcore.weights",
     "load_checkpoint": "symcore.weights", "WeightsError": "symcore.weights",
+    "build_corpus": "symcore.corpus",  # lazy so `python -m symcore.corpus` runs without a double import
 }
 __all__ += list(_LAZY)
 

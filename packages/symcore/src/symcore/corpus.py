@@ -39,10 +39,10 @@ from symcore.midi_write import write_midi
 from symcore.notes import KEYSIG_DTYPE, TEMPO_DTYPE, TIMESIG_DTYPE, NoteArray, notes_from_arrays
 from symcore.paths import cache_root
 
-FORMAT = 2  # 2: our own writer (score_to_notes); bumping it rebuilds every cache
-# music21's expandRepeats deep-copies the score: about a minute of CPU for a whole Beethoven quartet, so only
-# scores up to this many notes are unrolled (every chorale and most movements are).
-EXPAND_REPEATS_MAX_NOTES = 8000
+FORMAT = 3  # 2: our own writer (score_to_notes), 3: repeats unrolled up to 2500 notes; a bump rebuilds caches
+# music21's expandRepeats deep-copies the score (a minute of CPU for a whole quartet, minutes for some movements): only
+# scores up to this many notes are unrolled (every chorale is; long movements keep the notated order).
+EXPAND_REPEATS_MAX_NOTES = 2500
 CACHE_DIR = "music21_corpus"
 # Bach first (chorales, then the rest), then composers with a handful of multi-part works each.
 DEFAULT_COMPOSERS = (
