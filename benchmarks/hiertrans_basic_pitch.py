@@ -22,12 +22,11 @@ import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hiertrans_eval import RESULTS, heldout_excerpts  # noqa: E402
-
 from hiertrans.evaluate import format_table, summary, write_csv  # noqa: E402
 from hiertrans.metrics import all_scores  # noqa: E402
 from hiertrans.transcribe import transcribe_array  # noqa: E402
 from hiertrans.weights import load_model  # noqa: E402
+from hiertrans_eval import RESULTS, heldout_excerpts  # noqa: E402
 from symcore.paths import cache_root  # noqa: E402
 
 BP_PACKAGES = ["onnxruntime", "librosa", "resampy<0.4.3", "pretty_midi", "mir_eval", "scipy", "numpy<2.3",

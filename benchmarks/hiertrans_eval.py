@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from hiertrans.data import render_many
 from hiertrans.evaluate import format_table, summary, write_csv
 from hiertrans.metrics import all_scores

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
 from symcore.paths import cache_root
 
 RESULTS = Path(__file__).parent / "results"

@@ -6,7 +6,6 @@ import csv
 
 import numpy as np
 import pytest
-
 from hiertrans.data import SegmentDataset, collate, midi_notes, recorded_piece, render_piece
 from hiertrans.sources import is_heldout, maestro_pieces
 from symtok import transcription as tt

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from hiertrans.config import preset
 from hiertrans.decoder import NoteDecoder
 from hiertrans.model import Transcriber
@@ -106,7 +105,6 @@ def test_every_config_builds():
     from pathlib import Path
 
     import yaml
-
     from hiertrans.module import TranscriptionModule
 
     root = Path(__file__).resolve().parents[3] / "configs" / "hiertrans"

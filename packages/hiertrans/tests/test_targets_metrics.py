@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from hiertrans.metrics import frame_scores, midi_to_hz, note_scores
 from hiertrans.targets import frame_targets
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
 from hiertrans.cli import main
 from hiertrans.config import preset
 from hiertrans.data import SegmentDataset, collate, render_piece

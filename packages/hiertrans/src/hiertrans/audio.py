@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from symcore.errors import AudioError, MidiError
 
 SAMPLE_RATE = 16000

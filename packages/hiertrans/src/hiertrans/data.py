@@ -16,14 +16,14 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from symcore.errors import MidiError
+from symcore.paths import cache_root
+from symtok import transcription as tt
 from torch.utils.data import DataLoader, Dataset
 
 from hiertrans.audio import SAMPLE_RATE, content_key, find_soundfont, load_audio, piano_midi, render_midi
 from hiertrans.sources import maestro_pieces, source_files
 from hiertrans.targets import frame_targets
-from symcore.errors import MidiError
-from symcore.paths import cache_root
-from symtok import transcription as tt
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ def _corpus_midi(out: Path) -> Path:
 
 
 def main() -> int:
-    from hiertrans.data import midi_notes, render_piece
     from hiertrans.audio import find_soundfont
+    from hiertrans.data import midi_notes, render_piece
     from hiertrans.metrics import all_scores
     from hiertrans.transcribe import transcribe_array
     from hiertrans.weights import load_model

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
 from symtok import transcription as tt
 
 V = tt.VOCAB_SIZE

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
+from symtok import transcription as tt
 from torch import nn
 
 from hiertrans.config import EncoderConfig, TranscriberConfig
 from hiertrans.decoder import NoteDecoder
-from symtok import transcription as tt
 
 DECODER_NAMES = ("onset", "velocity", "offset", "flat")
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
+from symtok import transcription as tt
 
 from hiertrans.config import TranscriberConfig, preset
 from hiertrans.model import Transcriber
-from symtok import transcription as tt
 
 ROLL_KEYS = ("frame", "reg_onset", "reg_offset")
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from symcore.errors import AudioError
+from symtok import transcription as tt
 
 from hiertrans import generate
 from hiertrans.audio import SAMPLE_RATE, load_audio
 from hiertrans.postprocess import RollThresholds, rolls_to_notes
-from symcore.errors import AudioError
-from symtok import transcription as tt
 
 SEGMENT = int(tt.SEGMENT_SECONDS * SAMPLE_RATE)
 
