@@ -58,7 +58,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
 
 
 @functools.cache
+@functools.cache
 def flash_available() -> bool:
+    """Whether flash-attn imports (checked once: attention is called per layer per step)."""
     try:
         import flash_attn  # noqa: F401
     except Exception:  # ImportError, or a broken CUDA build raising OSError/RuntimeError at import
