@@ -15,11 +15,14 @@ SOUNDFONT ?= /usr/share/sounds/sf2/TimGM6mb.sf2
 setup: $(STAMP)
 
 # Torch first and pinned (the CPU wheel on this machine); then every package editable with its dev extra.
+# Foundation packages go first so the others find symphonia-core/-tok installed (they are not on PyPI).
 $(STAMP): $(wildcard packages/*/pyproject.toml) Makefile
 	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PIP) install -q --upgrade "pip>=24" 2>/dev/null || true
 	@$(PY) -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$(TORCH_VERSION)')" 2>/dev/null \
 		|| $(PIP) install -q torch==$(TORCH_VERSION)
-	$(PIP) install -q $(foreach p,$(PACKAGES),-e $(p:/=)[dev]) ruff pytest-xdist
+	$(PIP) install -q -e packages/symcore[dev] -e packages/symtok[dev]
+	$(PIP) install -q $(foreach p,$(filter-out packages/symcore/ packages/symtok/,$(PACKAGES)),-e $(p:/=)[dev]) ruff pytest-xdist
 	@touch $@
 
 # System packages the audio tests need (FluidSynth + GM soundfonts); only when missing and only as root.
