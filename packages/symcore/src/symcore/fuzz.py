@@ -221,7 +221,12 @@ def probe_target(path: str) -> None:
     if data == b"memory":
         np.ones(2**40, np.uint8)  # 1 TiB: must hit the worker's address-space limit
     if data == b"bloat":
-        keep = np.ones(200 * 2**20, np.uint8)  # 200 MB: inside the address-space limit, over a small max_rss_mb
+        # 200 MB above this worker's peak so far, so the peak always rises whatever ran in the worker before
+        # (either it fits in the address-space limit and the RSS check fires, or it raises MemoryError)
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        keep = np.ones(peak + 200 * 2**20, np.uint8)
         del keep
     load_target(path)
 
