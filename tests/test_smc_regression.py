@@ -17,7 +17,6 @@ A broken tokenizer, label alignment, head, loss or optimizer drops a task to (or
 from __future__ import annotations
 
 import pytest
-
 from smcbench.encoders import encoder_factory
 from smcbench.runner import run_one
 
