@@ -30,14 +30,16 @@ def cp_words(tokens: np.ndarray, n: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m symtok.demo", description=__doc__.split("\n")[0])
-    ap.add_argument("--limit", type=int, default=None, help="corpus files to build (default: all)")
+    ap.add_argument("--limit", type=int, default=120,
+                    help="corpus files to build (default 120: the chorales every demo uses; 0 = the whole corpus, "
+                         "also `make corpus`)")
     ap.add_argument("--out", default="outputs/demo")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     t0 = time.perf_counter()
-    corpus = build_corpus(limit=args.limit, progress=True)
+    corpus = build_corpus(limit=args.limit or None, progress=True)
     composers: dict[str, int] = {}
     for m in corpus.metadata:
         composers[m["composer"]] = composers.get(m["composer"], 0) + 1
