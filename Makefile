@@ -29,8 +29,8 @@ $(STAMP): $(wildcard packages/*/pyproject.toml) Makefile
 sysdeps:
 	@if ! command -v fluidsynth >/dev/null || [ ! -f $(SOUNDFONT) ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			(apt-get install -y -q fluidsynth timgm6mb-soundfont fluid-soundfont-gm >/dev/null 2>&1 \
-			 || (apt-get update -q >/dev/null && apt-get install -y -q fluidsynth timgm6mb-soundfont fluid-soundfont-gm >/dev/null)) \
+			(apt-get install -y -q fluidsynth timgm6mb-soundfont fluid-soundfont-gm musescore-general-soundfont-small >/dev/null 2>&1 \
+			 || (apt-get update -q >/dev/null && apt-get install -y -q fluidsynth timgm6mb-soundfont fluid-soundfont-gm musescore-general-soundfont-small >/dev/null)) \
 			|| echo "warning: could not install fluidsynth; audio tests will skip"; \
 		else echo "note: fluidsynth/soundfont missing and not root; audio tests will skip"; fi; fi
 

@@ -3,6 +3,8 @@ note decoders, and the two-stage schedule of the paper (pretrain the encoder, th
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import lightning as L
@@ -61,7 +63,7 @@ class TranscriptionModule(L.LightningModule):
 
     def __init__(self, preset_name: str = "small", encoder: str = "crnn", decoders: list[str] | None = None,
                  stage: str = "encoder", lr: float = 1e-3, weight_decay: float = 0.01, init_weights: str | None = None,
-                 warmup_steps: int = 100, pos_weight: float = 1.0):
+                 warmup_steps: int = 100, pos_weight: float = 1.0, decay_steps: int | None = None):
         super().__init__()
         self.save_hyperparameters()
         cfg = preset(preset_name, encoder)
@@ -115,8 +117,19 @@ class TranscriptionModule(L.LightningModule):
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        warm = max(1, self.hparams.warmup_steps)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm))
+        warm, decay = max(1, self.hparams.warmup_steps), self.hparams.get("decay_steps")
+
+        def factor(s: int) -> float:
+            # Linear warm-up, then constant, or a cosine down to 10 % over ``decay_steps`` (time-boxed CPU runs
+            # end on a low learning rate instead of wherever the clock stops them).
+            if s < warm:
+                return (s + 1) / warm
+            if not decay:
+                return 1.0
+            t = min(1.0, (s - warm) / max(1, decay - warm))
+            return 0.1 + 0.45 * (1 + math.cos(math.pi * t))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
