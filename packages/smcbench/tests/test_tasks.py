@@ -87,3 +87,24 @@ def test_melody_and_velocity_match_midibert_reference(data_root, reference_root)
         assert piece_me.labels.tolist() == ref["ys_melody"] and piece_ve.labels.tolist() == ref["ys_velocity"]
         checked += 1
     assert checked >= 1, [p.name for p in me.pieces]
+
+
+@pytest.mark.data
+def test_when_in_rome_piece_labels(shared):
+    """WTC I prelude 1: bar 1 is C: I, bar 2 ii4/2 (root D), bar 3 V6/5 (root G), all in C major; every note of a
+    bar carries its bar's chord, and the score's bars line up with the analysis's."""
+    from smcbench.tasks.harmony import label_notes
+    from smcbench.tasks.spelling import KEY_ID, ROOT_ID
+    from smcbench.tasks.wir import wir_piece
+
+    folder = shared("when_in_rome/Corpus/Keyboard_Other/Bach,_Johann_Sebastian/The_Well-Tempered_Clavier_I/01")
+    notes, downbeats, spans = wir_piece(folder)
+    assert len(notes) > 500 and np.allclose(downbeats[:4], [0, 4, 8, 12])
+    roots, _ = label_notes(notes[:, 0], spans, 0)
+    keys, _ = label_notes(notes[:, 0], spans, 1)
+    bar = (notes[:, 0] // 4).astype(int)
+    for b, root in [(0, "C"), (1, "D"), (2, "G"), (3, "C")]:
+        assert set(roots[bar == b]) == {ROOT_ID[root]}, b
+    assert set(keys[bar < 4]) == {KEY_ID["C"]}
+    again = wir_piece(folder)  # second call reads the parse cache: identical
+    assert np.array_equal(again[0], notes) and again[2] == spans

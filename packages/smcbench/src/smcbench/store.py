@@ -12,7 +12,7 @@ from symcore.paths import cache_root, data_root
 
 from smcbench.tasks import Piece, TaskData, get_task
 
-VERSION = "3"  # bump when a builder's output changes
+VERSION = "4"  # bump when a builder's output changes
 
 
 def _key(name: str, root: Path, limit: int | None) -> str:

@@ -1,9 +1,10 @@
-"""CR (chord root) and LK (local key) per note, from BPS-FH and DCML ABC in their raw layouts.
+"""CR (chord root) and LK (local key) per note, from BPS-FH, DCML ABC and When-in-Rome in their raw layouts.
 
 Each note is labelled with the chord (or key) annotation active at its onset; bars are resized to 4/4 from
 the datasets' own downbeats. Roots and keys are spelled (35 roots, 37 keys, ids of the SMC benchmark).
-When-in-Rome and the other AugmentedNet corpora are not used yet, and AugmentedNet's split file is not in
-the raw data, so pieces are split deterministically per corpus (sorted; every 10th test, next valid).
+When-in-Rome contributes its pieces whose score is local (see `wir.py`); the other AugmentedNet corpora (Haydn
+op. 20, TAVERN, ...) are not in the shared data. AugmentedNet's split file is not in the raw data either, so
+pieces are split deterministically per corpus (sorted; every 10th test, next valid).
 Annotations whose spelling falls outside the class lists are counted in `skipped`, never relabelled.
 """
 
@@ -19,6 +20,7 @@ from smcbench.tasks.base import Piece, TaskData, TaskSpec
 from smcbench.tasks.beats import split_of_piece
 from smcbench.tasks.motif import downbeats_file, read_downbeats
 from smcbench.tasks.notes import extend_downbeats, note_array, resize_to_bars, tokens_with_labels
+from smcbench.tasks.wir import wir_folders, wir_piece
 from smcbench.tasks.spelling import KEY_ID, ROOT_ID, degree_tpc, key_name, name_tpc, roman_tpc, tpc_name
 
 
@@ -90,8 +92,11 @@ def _build(root: Path, spec: TaskSpec, which: int, limit: int | None = None) -> 
     if (abc / "harmonies").is_dir():
         names = sorted(p.name.split(".")[0] for p in (abc / "harmonies").glob("*.harmonies.tsv"))
         items += [(f"dcml_abc/{n}", lambda n=n: abc_piece(abc, n)) for n in names[:limit]]
+    items += [(f"when_in_rome/{p.relative_to(root / 'when_in_rome' / 'Corpus')}", lambda p=p: wir_piece(p))
+              for p in wir_folders(root)[:limit]]
     if not items:
-        raise FileNotFoundError(f"{spec.name}: neither {bps} nor {abc / 'harmonies'} exists")
+        raise FileNotFoundError(f"{spec.name}: none of {bps}, {abc / 'harmonies'}, "
+                                f"{root / 'when_in_rome' / 'Corpus'} exists")
     pieces, skipped = [], []
     counters: dict[str, int] = {}
     for name, load in items:
@@ -99,7 +104,7 @@ def _build(root: Path, spec: TaskSpec, which: int, limit: int | None = None) -> 
         index = counters[corpus] = counters.get(corpus, -1) + 1
         try:
             notes, downbeats, spans = load()
-        except (OSError, KeyError, ValueError, IndexError) as exc:
+        except Exception as exc:  # noqa: BLE001 - music21 raises its own types; the piece is reported, not lost
             skipped.append((name, f"unreadable annotation: {type(exc).__name__}: {exc}"))
             continue
         if len(notes) == 0 or len(spans) == 0:
@@ -116,9 +121,11 @@ def _build(root: Path, spec: TaskSpec, which: int, limit: int | None = None) -> 
     return TaskData(spec, pieces, skipped)
 
 
-CR = TaskSpec("CR", "chord root (BPS-FH + DCML ABC)", "note", 36, "acc", "fixed", "bps_fh, dcml_abc",
+CR = TaskSpec("CR", "chord root (BPS-FH + DCML ABC + When-in-Rome)", "note", 36, "acc", "fixed",
+              "bps_fh, dcml_abc, when_in_rome",
               build=lambda root, limit=None: _build(root, CR, 0, limit),
               note="note-level at onsets; per-corpus 80/10/10 piece split (AugmentedNet's split file not in raw data)")
-LK = TaskSpec("LK", "local key (BPS-FH + DCML ABC)", "note", 38, "acc", "fixed", "bps_fh, dcml_abc",
+LK = TaskSpec("LK", "local key (BPS-FH + DCML ABC + When-in-Rome)", "note", 38, "acc", "fixed",
+              "bps_fh, dcml_abc, when_in_rome",
               build=lambda root, limit=None: _build(root, LK, 1, limit),
               note="note-level at onsets; per-corpus 80/10/10 piece split (AugmentedNet's split file not in raw data)")
