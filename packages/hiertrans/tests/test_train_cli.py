@@ -78,6 +78,9 @@ def test_transcribe_cli_file_folder_and_bad_audio(tmp_path, tiny_ckpt, capsys):
     assert code == 0 and (tmp_path / "outdir" / "tone.mid").is_file()
     assert "3 of 4 file(s) failed" in err
     assert "silent" in err and "NaN" in err and "broken.wav" in err
+    strict = main(["transcribe", str(tmp_path / "in"), "-o", str(tmp_path / "outdir2"), "--ckpt", str(tiny_ckpt),
+                   "-q", "--strict"])
+    assert strict == 1 and (tmp_path / "outdir2" / "tone.mid").is_file()  # good files still written
     with pytest.raises(SystemExit, match="does not exist"):
         main(["transcribe", str(tmp_path / "nope.wav"), "-o", str(out), "--ckpt", str(tiny_ckpt)])
 

@@ -54,7 +54,7 @@ def cmd_transcribe(args) -> int:
         print(f"{len(failed)} of {len(files)} file(s) failed:", file=sys.stderr)
         for _, why in failed:
             print(f"  {why}", file=sys.stderr)
-    return 1 if len(failed) == len(files) else 0
+    return 1 if len(failed) == len(files) or (failed and args.strict) else 0
 
 
 def cmd_evaluate(args) -> int:
@@ -74,6 +74,7 @@ def cmd_evaluate(args) -> int:
     rows, failed = evaluate_files(pairs, model, args.decoder)
     for f, why in failed:
         print(f"skipped {f}: {why}", file=sys.stderr)
+    unmatched = len(audio) - len(pairs)
     if args.csv:
         write_csv(rows, args.csv)
     print(format_table({f"{model.cfg.encoder.name}+{args.decoder}": summary(rows)}))
@@ -84,7 +85,7 @@ def cmd_evaluate(args) -> int:
         a, ref = pairs[0]
         pianoroll_png(midi_notes(ref), transcribe_file(model, a, decoder=args.decoder), args.png)
         print(f"pianoroll comparison of {a.name}: {args.png}")
-    return 0 if rows else 1
+    return 1 if not rows or ((failed or unmatched) and args.strict) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     common.add_argument("--encoder", choices=["crnn", "hppnet"], help="check the checkpoint has this encoder")
     common.add_argument("--decoder", choices=["roll", "hier", "flat"], default="roll")
     common.add_argument("--threads", type=int, default=2)
+    common.add_argument("--strict", action="store_true",
+                        help="exit 1 if any file was skipped (by default only when nothing could be done)")
     t = sub.add_parser("transcribe", parents=[common], help="audio file or folder -> MIDI")
     t.add_argument("input")
     t.add_argument("-o", "--output", required=True, help="output .mid (file input) or folder (folder input)")
