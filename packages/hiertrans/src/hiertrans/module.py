@@ -4,7 +4,6 @@ note decoders, and the two-stage schedule of the paper (pretrain the encoder, th
 from __future__ import annotations
 
 import math
-
 from pathlib import Path
 
 import lightning as L

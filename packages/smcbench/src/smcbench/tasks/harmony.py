@@ -20,8 +20,8 @@ from smcbench.tasks.base import Piece, TaskData, TaskSpec
 from smcbench.tasks.beats import split_of_piece
 from smcbench.tasks.motif import downbeats_file, read_downbeats
 from smcbench.tasks.notes import extend_downbeats, note_array, resize_to_bars, tokens_with_labels
-from smcbench.tasks.wir import wir_folders, wir_piece
 from smcbench.tasks.spelling import KEY_ID, ROOT_ID, degree_tpc, key_name, name_tpc, roman_tpc, tpc_name
+from smcbench.tasks.wir import wir_folders, wir_piece
 
 
 def _xlsx_rows(path: Path) -> list[tuple]:
