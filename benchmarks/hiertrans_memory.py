@@ -48,6 +48,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--decoder", default="roll")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--ckpt", help="checkpoint (default: the shipped model)")
     args = ap.parse_args()
     wav = cache_root() / "hiertrans" / f"hour-{args.minutes:g}min.wav"
     if not wav.is_file():
@@ -55,7 +57,8 @@ def main() -> None:
     out = wav.with_suffix(".mid")
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "hiertrans.cli", "transcribe", str(wav), "-o", str(out), "-q",
-                           "--decoder", args.decoder], capture_output=True, text=True)
+                           "--decoder", args.decoder, "--threads", str(args.threads),
+                           *(["--ckpt", args.ckpt] if args.ckpt else [])], capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-2000:])
@@ -66,7 +69,8 @@ def main() -> None:
     (RESULTS / "hiertrans_memory.md").write_text(
         "# hiertrans transcribe: peak memory on long audio (goal < 2 GiB)\n\n"
         f"Command: `SYMPHONIA_DATA=../shared/data .venv/bin/python benchmarks/hiertrans_memory.py --minutes "
-        f"{args.minutes:g} --decoder {args.decoder}` (shipped small CRNN; shared 2-core CPU)\n\n"
+        f"{args.minutes:g} --decoder {args.decoder} --threads {args.threads}"
+        f"{' --ckpt ' + args.ckpt if args.ckpt else ''}` ({args.ckpt or 'shipped small CRNN'}; shared 2-core CPU)\n\n"
         "| input | decoder | peak RSS (child) | wall |\n|---|---|---|---|\n" + line + "\n")
     print(line)
 
