@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--ckpt", default=None)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--per-source", type=int, default=2)
+    ap.add_argument("--decoders", default="roll", help="our note decodings to compare: roll,hier,flat")
     args = ap.parse_args()
     torch.set_num_threads(2)
     data = heldout_excerpts(args.per_source, args.seconds)
@@ -81,22 +82,25 @@ def main() -> None:
         raise SystemExit(f"basic-pitch failed:\n{proc.stderr[-2000:]}")
     bp = json.loads(proc.stdout.strip().splitlines()[-1])
     model = load_model(args.ckpt)
-    rows = {"basic-pitch 0.4.0": [], "hiertrans small crnn+roll": []}
+    ours_names = {d: f"hiertrans small {model.cfg.encoder.name}+{d}" for d in args.decoders.split(",")}
+    rows = {"basic-pitch 0.4.0": [], **{n: [] for n in ours_names.values()}}
     for (name, audio, ref), w in zip(data, wavs):
         notes = np.array(bp[w]["notes"], dtype=float).reshape(-1, 4)
         est = {"onset": notes[:, 0], "offset": notes[:, 1], "pitch": notes[:, 2].astype(int),
                "velocity": np.clip(notes[:, 3], 1, 127)}
         rows["basic-pitch 0.4.0"].append({"name": name, "seconds": len(audio) / 16000, "wall": bp[w]["wall"],
                                           **all_scores(ref, est)})
-        t0 = time.perf_counter()
-        ours = transcribe_array(model, audio, decoder="roll")
-        rows["hiertrans small crnn+roll"].append({"name": name, "seconds": len(audio) / 16000,
-                                                  "wall": time.perf_counter() - t0, **all_scores(ref, ours)})
+        for decoder, label in ours_names.items():
+            t0 = time.perf_counter()
+            ours = transcribe_array(model, audio, decoder=decoder)
+            rows[label].append({"name": name, "seconds": len(audio) / 16000, "wall": time.perf_counter() - t0,
+                                **all_scores(ref, ours)})
     RESULTS.mkdir(exist_ok=True)
     write_csv([dict(r, system=k) for k, v in rows.items() for r in v], RESULTS / "hiertrans_basic_pitch.csv")
     table = format_table({k: summary(v) for k, v in rows.items()})
     cmd = ("SYMPHONIA_DATA=../shared/data .venv/bin/python benchmarks/hiertrans_basic_pitch.py "
-           f"--seconds {args.seconds:g} --per-source {args.per_source}")
+           f"--seconds {args.seconds:g} --per-source {args.per_source} --decoders {args.decoders}"
+           + (f" --ckpt {args.ckpt}" if args.ckpt else ""))
     (RESULTS / "hiertrans_basic_pitch.md").write_text(
         "# hiertrans vs basic-pitch 0.4.0 (held-out pieces, FluidR3_GM soundfont unseen in training)\n\n"
         f"Command: `{cmd}`\n\n{len(data)} excerpts of <= {args.seconds:g} s; wall = seconds of compute per second "
