@@ -4,6 +4,7 @@ note decoders, and the two-stage schedule of the paper (pretrain the encoder, th
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import lightning as L
@@ -62,7 +63,8 @@ class TranscriptionModule(L.LightningModule):
 
     def __init__(self, preset_name: str = "small", encoder: str = "crnn", decoders: list[str] | None = None,
                  stage: str = "encoder", lr: float = 1e-3, weight_decay: float = 0.01, init_weights: str | None = None,
-                 warmup_steps: int = 100, pos_weight: float = 1.0, decay_steps: int | None = None):
+                 warmup_steps: int = 100, pos_weight: float = 1.0, decay_steps: int | None = None,
+                 decay_minutes: float | None = None):
         super().__init__()
         self.save_hyperparameters()
         cfg = preset(preset_name, encoder)
@@ -117,15 +119,21 @@ class TranscriptionModule(L.LightningModule):
         params = [p for p in self.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         warm, decay = max(1, self.hparams.warmup_steps), self.hparams.get("decay_steps")
+        minutes, start = self.hparams.get("decay_minutes"), time.monotonic()
 
         def factor(s: int) -> float:
-            # Linear warm-up, then constant, or a cosine down to 10 % over ``decay_steps`` (time-boxed CPU runs
-            # end on a low learning rate instead of wherever the clock stops them).
+            # Linear warm-up, then constant, or a cosine down to 10 % over ``decay_steps`` or over
+            # ``decay_minutes`` of wall time (time-boxed CPU runs end on a low learning rate instead of wherever
+            # the clock stops them; the wall-time form does not depend on how busy the machine is, but is not
+            # reproducible step for step).
             if s < warm:
                 return (s + 1) / warm
-            if not decay:
+            if minutes:
+                t = min(1.0, (time.monotonic() - start) / (60 * minutes))
+            elif decay:
+                t = min(1.0, (s - warm) / max(1, decay - warm))
+            else:
                 return 1.0
-            t = min(1.0, (s - warm) / max(1, decay - warm))
             return 0.1 + 0.45 * (1 + math.cos(math.pi * t))
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
