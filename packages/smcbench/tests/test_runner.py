@@ -60,3 +60,19 @@ def test_file_embedding_is_a_vector(m21_midis):
     enc = encoder_factory("scratch", config="tiny")()
     v = file_embedding(enc, m21_midis[0], max_len=64)
     assert v.shape == (enc.hidden_size,) and np.isfinite(v).all()
+
+
+@pytest.mark.data
+def test_probe_cli_writes_results_and_merged_table(data_root, tmp_path, capsys):
+    """`smcbench probe` on real files (genre: POP909 vs ASAP/CPM, a few files per class) for two models, then
+    one merged table with a row per model."""
+    from smcbench.cli import main
+
+    for name in ("a", "b"):
+        code = main(["--data-root", str(data_root), "probe", "--model", "scratch", "--name", name, "--probes",
+                     "genre", "--max-per-class", "6", "--out", str(tmp_path), "--seed", "0"])
+        assert code == 0
+    res = json.loads((tmp_path / "probe_a.json").read_text())["results"]["genre"]
+    assert res["n_files"] == 12 and 0.0 <= res["acc"] <= 1.0
+    table = (tmp_path / "probes.md").read_text().splitlines()
+    assert table[0].startswith("| model | genre") and [r.split("|")[1].strip() for r in table[2:4]] == ["a", "b"]

@@ -87,11 +87,15 @@ def cmd_probe(args) -> int:
                                  max_per_class=args.max_per_class, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"probe_{args.name or args.model}.json").write_text(json.dumps({"results": results, "failed": failed}, indent=1))
+    from smcbench.report import probe_table
+    from smcbench.runner import _atomic_json
+
+    _atomic_json({"results": results, "failed": failed}, out / f"probe_{args.name or args.model}.json")
     for n, r in results.items():
         print(f"{n:9} acc {r['acc']:.3f}  macro-F1 {r['macro_f1']:.3f}  (chance {r['chance']:.3f}, {r['n_files']} files, {r['folds']} folds)")
     for f, reason in failed:
         print(f"skipped {f}: {reason}")
+    print(probe_table(out))
     return 1 if failed and args.strict else 0
 
 

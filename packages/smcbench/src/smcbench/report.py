@@ -83,3 +83,23 @@ def _chart(summary, tasks, path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def probe_table(out_dir: Path) -> str:
+    """Every `probe_<model>.json` in `out_dir` as one Markdown table (accuracy / macro-F1 per probe), also written
+    to `probes.md` there, so runs of different encoders made at different times read as one comparison."""
+    rows = {}
+    for path in sorted(Path(out_dir).glob("probe_*.json")):
+        rows[path.stem[len("probe_"):]] = json.loads(path.read_text())["results"]
+    names = sorted({n for r in rows.values() for n in r})
+    lines = ["| model | " + " | ".join(f"{n} acc / F1" for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    for model, res in rows.items():
+        cells = [f"{res[n]['acc']:.3f} / {res[n]['macro_f1']:.3f}" if n in res else "—" for n in names]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    if rows:
+        first = next(iter(rows.values()))
+        lines.append("| chance (majority) | " + " | ".join(
+            f"{first[n]['chance']:.3f}" if n in first else "—" for n in names) + " |")
+    md = "\n".join(lines) + "\n"
+    (Path(out_dir) / "probes.md").write_text(md)
+    return md
