@@ -5,7 +5,7 @@ DEMO_MODULES += smcbench.demo
 #   make bench                       the small-scale M2BERT reproduction, quick profile (resumable)
 #   make bench-full                  the same with the full profile, longer pretraining, 3 seeds
 #   make bench CKPT=enc.safetensors  one encoder (MODEL=m2bert|aria...; NAME= names its results)
-#   make probe CKPT=enc.safetensors  the MIR linear probes (composer, period, emotion, genre)
+#   make probe CKPT=enc.safetensors  the MIR linear probes (composer, period, emotion, genre) -> smc_probes/probes.md
 SMC_TASKS ?= ME,VE,ER,VF,MNID,BP,DbP,CR,LK,OTC
 MODEL ?= m2bert
 .PHONY: bench bench-full probe
@@ -26,4 +26,5 @@ bench-full: setup
 		--runs runs/smc_reproduction_full --out benchmarks/results/smc_reproduction_full
 
 probe: setup
-	$(PY) -m smcbench.cli probe --model $(MODEL) $(if $(CKPT),--ckpt $(CKPT)) --out benchmarks/results/probe_$(or $(NAME),$(MODEL))
+	$(PY) -m smcbench.cli probe --model $(MODEL) $(if $(CKPT),--ckpt $(CKPT)) --name $(or $(NAME),$(MODEL)) \
+		--out benchmarks/results/smc_probes
