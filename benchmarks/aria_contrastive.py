@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from aria.augment import Augmenter, TokenTables
 from aria.config import AriaConfig
 from aria.data import ContrastiveDataset, PretrainDataset, get_tokenizer
 from aria.demo import _contrastive_loss, _lm_loss, _train
 from aria.embed import file_embedding
 from aria.model import Aria
+from aria.tokens import TokenTables
 from smcbench.probe import probe_sets, run_probes
+from symtok.aria_augment import Augmenter
 from torch.utils.data import DataLoader
 
 
@@ -54,7 +55,7 @@ def main(argv=None) -> None:
         except Exception as err:  # noqa: BLE001
             print(f"skipped {f}: {err}")
     print(f"{len(seqs)} files tokenized ({sum(map(len, seqs))} tokens) in {time.time() - t0:.0f}s")
-    aug = Augmenter(tables)
+    aug = Augmenter()
     cfg = AriaConfig.preset("tiny", max_seq_len=512)
 
     torch.manual_seed(0)

@@ -125,15 +125,15 @@ def build(model: str, files: list[str]):
                                                "intermediate_size": 48, "embed_dim": 16, "local_window": 16},
                                       lr=3e-3, warmup_steps=3)
     else:
-        from aria.augment import Augmenter
         from aria.config import AriaConfig
         from aria.data import PretrainDataset, TokenTables, get_tokenizer
         from aria.module import AriaModule
+        from symtok.aria_augment import Augmenter
 
         tok = get_tokenizer()
         tables = TokenTables(tok.vocab)
         seqs = [tok.encode_file(f) for f in files]
-        items = PretrainDataset(seqs, tables, 64, Augmenter(tables, 5, 0.2, 1))
+        items = PretrainDataset(seqs, tables, 64, Augmenter(5, 0.2, 1))
         module = AriaModule(AriaConfig.preset("tiny", resid_dropout=0.1), lr=3e-3, warmup_steps=3,
                             total_steps=STEPS)
     return module, torch.utils.data.Subset(items, range(ITEMS))

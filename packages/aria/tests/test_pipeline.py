@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 from aria import Aria, AriaConfig
-from aria.augment import EOS_ID, TokenTables
 from aria.cli import main
 from aria.data import ContrastiveDataset, PretrainDataset
 from aria.module import AriaModule
+from aria.tokens import EOS_ID, TokenTables
 from aria.weights import save_checkpoint
 from torch.utils.data import DataLoader
 

@@ -115,3 +115,21 @@ def test_random_factor_stays_in_range(shared):
         b = TOK.detokenize(tempo_aug(a, rng=seed, mixup=False))
         ratio = b.onset.max() / notes.onset.max()
         assert 0.79 <= ratio <= 1.21
+
+
+def test_augmenter_policy_keeps_natural_length_and_every_event():
+    from symtok.aria_augment import Augmenter
+
+    x = ids(SEQ)
+    slow = tempo_aug(x, 1.9, mixup=False, keep_length=False)
+    assert toks(slow)[-1] == "<E>" and len(slow) > len(x)  # more <T>s, <E> not cut off
+    assert len(tempo_aug(x, 1.9, mixup=False)) == len(x)  # upstream's fixed length
+    event = np.flatnonzero([isinstance(t, tuple) and t[0] in ("piano", "drum") for t in TOK.vocab])
+    lengths = set()
+    for seed in range(20):
+        out = Augmenter(pitch=0, tempo=0.5, velocity=1)(x, seed)
+        assert out[-1] == x[-1] and (out == 2).sum() == 0
+        assert np.isin(out, event).sum() == 4  # pitch 0: no note leaves the range, so none is dropped as <U>
+        lengths.add(len(out))
+    assert len(lengths) > 1  # tempo changes the number of <T>s
+    assert np.array_equal(Augmenter(0, 0, 0)(x, 0), x)

@@ -17,9 +17,10 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from symtok.aria_augment import Augmenter
 from torch.utils.data import DataLoader, Dataset
 
-from aria.augment import DIM_ID, EOS_ID, PAD_ID, Augmenter, TokenTables
+from aria.tokens import DIM_ID, EOS_ID, PAD_ID, TokenTables
 
 
 def get_tokenizer():
@@ -221,7 +222,7 @@ class AriaDataModule(L.LightningDataModule):
             is_val[-1] = True
         self.val_files = [n for n, v in zip(names, is_val) if v]
         self.train_files = [n for n, v in zip(names, is_val) if not v]
-        aug = Augmenter(tables, *self.aug_args) if self.aug_args else None
+        aug = Augmenter(*self.aug_args) if self.aug_args else None
         self.train_set = self._dataset([s for s, v in zip(seqs, is_val) if not v], tables, aug,
                                        None if labels is None else [x for x, v in zip(labels, is_val) if not v])
         val_seqs = [s for s, v in zip(seqs, is_val) if v] or seqs[:1]

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from symtok.aria_augment import Augmenter
 from torch.utils.data import DataLoader
 
-from aria.augment import Augmenter, TokenTables
 from aria.config import AriaConfig
 from aria.data import ContrastiveDataset, PretrainDataset, get_tokenizer
 from aria.embed import file_embedding
@@ -22,6 +22,7 @@ from aria.generate import continue_midi
 from aria.model import Aria
 from aria.module import nt_xent
 from aria.sample import SamplingConfig
+from aria.tokens import TokenTables
 from aria.weights import save_checkpoint
 
 
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"[1/3] tokenized {len(seqs)} music21 pieces ({sum(map(len, seqs))} tokens)")
 
     model = Aria(AriaConfig.preset("tiny", max_seq_len=512))
-    aug = Augmenter(tables)
+    aug = Augmenter()
     loader = DataLoader(PretrainDataset(seqs, tables, seq_len=128, augment=aug), batch_size=8, shuffle=True)
     _train(model, loader, a.steps, 3e-3, _lm_loss, "pretrain")
     ckpt = out / "tiny_aria.safetensors"

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aria.augment import DIM_ID, EOS_ID, PAD_ID, TokenTables
 from aria.model import Aria
+from aria.tokens import DIM_ID, EOS_ID, PAD_ID, TokenTables
 
 
 @torch.inference_mode()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from aria.augment import BOS_ID, TokenTables
 from aria.model import Aria
 from aria.sample import SamplingConfig, generate
+from aria.tokens import BOS_ID, TokenTables
 
 
 def prompt_from_midi(tokenizer, tables: TokenTables, path: str | Path, seconds: float) -> np.ndarray:
@@ -24,7 +24,7 @@ def dim_ok_mask(tables: TokenTables):
     """Tokens `<D>` may replace: anything but a note's onset/duration (never split a note)."""
     import torch
 
-    from aria.augment import DUR, ONSET
+    from aria.tokens import DUR, ONSET
 
     return torch.from_numpy((tables.kind != DUR) & (tables.kind != ONSET))
 

@@ -8,9 +8,9 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from aria.augment import PAD_ID
 from aria.config import AriaConfig
 from aria.model import Aria
+from aria.tokens import PAD_ID
 
 TASKS = ("pretrain", "finetune", "contrastive", "classify")
 

@@ -75,12 +75,14 @@ def velocity_aug(ids, steps: int | None = None, *, max_steps: int = 1, rng=None)
     return out
 
 
-def tempo_aug(ids, factor: float | None = None, *, max_aug: float = 0.2, mixup: bool = True, rng=None) -> np.ndarray:
+def tempo_aug(ids, factor: float | None = None, *, max_aug: float = 0.2, mixup: bool = True, rng=None,
+              keep_length: bool = True) -> np.ndarray:
     """Scale all times by `factor` (uniform in 1±max_aug per piece when None), re-quantised to 10 ms.
 
     Durations are clipped to 10..5000 ms, `<T>` tokens are re-derived, `<U>`/`<P>` dropped, and with `mixup`
     the events sharing an onset are shuffled (upstream's "note mixup"); `<D>` stays after the events of the
-    onset it followed.
+    onset it followed. `keep_length=False` returns the natural length instead of upstream's cut/`<P>`-pad, for
+    variable-length pipelines (slowing down adds `<T>`s, and a cut would lose the closing `<E>`).
     """
     ids = np.asarray(ids, np.int64)
     gen = np.random.default_rng(rng)
@@ -90,6 +92,8 @@ def tempo_aug(ids, factor: float | None = None, *, max_aug: float = 0.2, mixup: 
         f = gen.uniform(1 - max_aug, 1 + max_aug) if factor is None else float(factor)
         pieces.append(_tempo_piece(ids[seg == k], f, mixup, gen))
     out = np.concatenate(pieces) if pieces else ids.copy()
+    if not keep_length:
+        return out
     if len(out) >= len(ids):
         return out[: len(ids)]
     return np.concatenate([out, np.full(len(ids) - len(out), PAD_ID)])
@@ -178,3 +182,26 @@ def _tempo_piece(src: np.ndarray, f: float, mixup: bool, gen: np.random.Generato
     out[(first + width)[dim_after == 1]] = DIM_ID
     return np.concatenate([head, out] + ([np.array([EOS_ID])] if eos else []))
 
+
+
+class Augmenter:
+    """The random augmentation policy of a training pipeline: pitch ±`pitch` semitones, velocity ±`velocity`
+    steps, tempo ×U(1-`tempo`, 1+`tempo`), fresh amounts per call and per `<E>`-delimited piece.
+
+    A small picklable object so DataLoader workers can carry it; the output has its natural length (no `<P>`).
+    A zero amount skips that augmentation.
+    """
+
+    def __init__(self, pitch: int = 5, tempo: float = 0.2, velocity: int = 1, mixup: bool = True):
+        self.pitch, self.tempo, self.velocity, self.mixup = pitch, tempo, velocity, mixup
+
+    def __call__(self, ids, rng: np.random.Generator | int | None = None) -> np.ndarray:
+        rng = np.random.default_rng(rng)
+        ids = np.asarray(ids, np.int64)
+        if self.pitch:
+            ids = pitch_aug(ids, max_shift=self.pitch, rng=rng)
+        if self.velocity:
+            ids = velocity_aug(ids, max_steps=self.velocity, rng=rng)
+        if self.tempo:
+            ids = tempo_aug(ids, max_aug=self.tempo, mixup=self.mixup, rng=rng, keep_length=False)
+        return ids
