@@ -3,6 +3,10 @@
 `data` names a collection: "music21" (the corpus pip installs, rendered to MIDI by symcore.corpus), a shared
 dataset name resolved under $SYMPHONIA_DATA ("pop909", "asap", "cpm", "emopia"; "shared" = all of them), or any
 folder / MIDI file path. Several can be given as a list.
+
+Pretraining resumes exactly (`m2bert pretrain --config X.yaml --ckpt_path last`): the training loader is a
+`symcore.resume.ResumableLoader` (epoch order and each item's random crop keyed by (seed, epoch, position), and
+the batches already trained skipped on resume); the configs add `symcore.resume.StepSeed` for the masking.
 """
 
 from __future__ import annotations
@@ -73,7 +77,8 @@ def pad_to(tokens: np.ndarray, length: int, pad=PAD) -> np.ndarray:
 
 
 class CropDataset(Dataset):
-    """Training: a random `seq_len` crop of a file per item (`repeat` items per file and epoch).
+    """Training: a random `seq_len` crop of a file per item (`repeat` items per file and epoch), drawn from torch's
+    generator (which `ResumableLoader` seeds per position).
     Evaluation (random=False): every non-overlapping window of every file, padded."""
 
     def __init__(self, arrays: Sequence[np.ndarray], seq_len: int, random: bool = True, repeat: int = 1):
@@ -129,8 +134,10 @@ class CPDataModule(L.LightningDataModule):
         self.n_tokens = int(sum(len(a) for a in arrays))
 
     def train_dataloader(self):
-        return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=False,
-                          num_workers=self.hparams.num_workers, persistent_workers=self.hparams.num_workers > 0)
+        from symcore.resume import ResumableLoader
+
+        return ResumableLoader(self.train_set, batch_size=self.hparams.batch_size, seed=self.hparams.seed,
+                               num_workers=self.hparams.num_workers, persistent_workers=self.hparams.num_workers > 0)
 
     def val_dataloader(self):
         return DataLoader(self.val_set, batch_size=self.hparams.batch_size, num_workers=self.hparams.num_workers)
