@@ -32,7 +32,8 @@ def get_tokenizer():
 
 
 def _rng() -> np.random.Generator:
-    # drawn from torch's generator so seed_everything and worker seeding make epochs differ yet reproduce
+    # drawn from torch's generator, which the training loader seeds per (seed, epoch, position): epochs differ,
+    # and a resumed run replays the same crops and augmentation
     return np.random.default_rng(int(torch.randint(0, 2**62, ())))
 
 
@@ -181,7 +182,7 @@ class AriaDataModule(L.LightningDataModule):
                  batch_size: int = 8, val_fraction: float = 0.1, cache_dir: str | None = None, augment: bool = True,
                  pitch_shift: int = 5, tempo_shift: float = 0.2, velocity_shift: int = 1, min_notes: int = 100,
                  max_notes: int = 650, labels_csv: str | None = None, notes_per_segment: int = 300,
-                 num_workers: int = 0):
+                 num_workers: int = 0, seed: int = 0):
         super().__init__()
         if task not in ("pretrain", "finetune", "contrastive", "classify"):
             raise ValueError(f"unknown task {task!r}")
@@ -189,7 +190,7 @@ class AriaDataModule(L.LightningDataModule):
             raise ValueError("task 'classify' needs labels_csv (columns path,label)")
         self.save_hyperparameters()
         self.files, self.task, self.seq_len, self.batch_size = files, task, seq_len, batch_size
-        self.val_fraction, self.cache_dir, self.num_workers = val_fraction, cache_dir, num_workers
+        self.val_fraction, self.cache_dir, self.num_workers, self.seed = val_fraction, cache_dir, num_workers, seed
         self.aug_args = (pitch_shift, tempo_shift, velocity_shift) if augment else None
         self.min_notes, self.max_notes = min_notes, max_notes
         self.labels_csv, self.notes_per_segment = labels_csv, notes_per_segment
@@ -238,8 +239,12 @@ class AriaDataModule(L.LightningDataModule):
         return SegmentDataset(seqs, tables, self.seq_len, labels, self.notes_per_segment, aug)
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, self.batch_size, shuffle=True, drop_last=self.task == "contrastive"
-                          and len(self.train_set) > self.batch_size, num_workers=self.num_workers)
+        # Resumes exactly (`--ckpt_path last`): order, crops and augmentation keyed by (seed, epoch, position), the
+        # batches already trained skipped (symcore.resume; the configs add StepSeed for dropout).
+        from symcore.resume import ResumableLoader
+
+        return ResumableLoader(self.train_set, self.batch_size, seed=self.seed, num_workers=self.num_workers,
+                               drop_last=self.task == "contrastive" and len(self.train_set) > self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_set, self.batch_size, num_workers=self.num_workers)
