@@ -66,9 +66,12 @@ def test_state_round_trip_skips_trained_batches():
     assert b.state_dict() == {"epoch": 1, "trained": 4}
     assert epoch(b, 2) == epoch(ref, 2)  # the next epoch starts from its beginning again
 
-    c = ResumableLoader(Noisy(), batch_size=3, seed=5)
-    c.load_state_dict({"epoch": 0, "trained": len(c)})  # saved at an epoch end: go on with the next epoch
-    assert c.sampler.epoch == 1 and [tuple(t.tolist() for t in x) for x in c] == full1
+    for trained in (len(b), 2):  # saved at the end of epoch 0 (also a shortened one: limit_train_batches)
+        c = ResumableLoader(Noisy(), batch_size=3, seed=5)
+        c.load_state_dict({"epoch": 0, "trained": trained})
+        it = iter(c)  # Lightning: iter() first, then set_epoch(1) for the epoch it goes on with
+        c.sampler.set_epoch(1)
+        assert [tuple(t.tolist() for t in x) for x in it] == full1
     assert full0 != full1
 
 
@@ -112,12 +115,12 @@ class Stop(L.Callback):
             raise Interrupted  # after a checkpoint at step 3 or 4; the steps after it are lost
 
 
-def fit(tmp, loader, every, ckpt_path=None, stop=False):
+def fit(tmp, loader, every, limit, ckpt_path=None, stop=False):
     torch.manual_seed(0)
     model = Tiny()
     ckpt = ModelCheckpoint(dirpath=tmp, every_n_train_steps=every, save_last=True, save_top_k=-1)
     trainer = L.Trainer(max_steps=10, accelerator="cpu", logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, limit_val_batches=0,
+                        enable_model_summary=False, limit_val_batches=0, limit_train_batches=limit,
                         callbacks=[StepSeed(3), ckpt] + ([Stop()] if stop else []))
     try:
         trainer.fit(model, train_dataloaders=loader, ckpt_path=ckpt_path)
@@ -126,20 +129,21 @@ def fit(tmp, loader, every, ckpt_path=None, stop=False):
     return model.losses
 
 
-@pytest.mark.parametrize("resumable,every", [(True, 4), (True, 3), (False, 4)])
-def test_lightning_resume(tmp_path, resumable, every):
-    """3 batches per epoch; a checkpoint at step 4 (mid-epoch 1) or 3 (end of epoch 0), stopped after step 6: the
-    resumed steps equal the uninterrupted run's only with the resumable loader (a plain shuffled one replays
-    epoch 1 from its start in a new order, with new draws)."""
+@pytest.mark.parametrize("resumable,every,limit", [(True, 4, None), (True, 3, None), (True, 4, 2), (False, 4, None)])
+def test_lightning_resume(tmp_path, resumable, every, limit):
+    """3 batches per epoch; a checkpoint at step 4 (mid-epoch 1), 3 (end of epoch 0) or 4 with 2-batch epochs
+    (limit_train_batches: an epoch end the loader cannot see), stopped after step 6: the resumed steps equal the
+    uninterrupted run's only with the resumable loader (a plain shuffled one replays epoch 1 from its start in a
+    new order, with new draws)."""
     def make():
         if resumable:
             return ResumableLoader(Noisy(), batch_size=4, seed=5)
         return DataLoader(Noisy(), batch_size=4, shuffle=True)
 
-    base = fit(tmp_path / "a", make(), every)
-    stopped = fit(tmp_path / "b", make(), every, stop=True)
+    base = fit(tmp_path / "a", make(), every, limit)
+    stopped = fit(tmp_path / "b", make(), every, limit, stop=True)
     assert sorted(stopped) == list(range(1, 7)) and stopped == {s: base[s] for s in stopped}
-    resumed = fit(tmp_path / "b", make(), every, ckpt_path=str(tmp_path / "b" / "last.ckpt"))
+    resumed = fit(tmp_path / "b", make(), every, limit, ckpt_path=str(tmp_path / "b" / "last.ckpt"))
     assert sorted(resumed) == list(range(every + 1, 11))
     same = all(resumed[s] == pytest.approx(base[s], rel=1e-6) for s in resumed)
     assert same is resumable

@@ -87,14 +87,16 @@ class ResumableLoader(DataLoader):
         self._resume: tuple[int, int] | None = None  # (epoch, batches trained) from a checkpoint
 
     def __iter__(self):
+        return self._batches()
+
+    def _batches(self):
+        # Started at the first batch, not at iter(): Lightning calls iter() on a resumed loader before set_epoch(),
+        # and only then is it known whether the checkpoint's epoch goes on (mid-epoch) or is over.
         epoch, done = self._resume or (-1, 0)
         self._resume = None
         self.trained = done if epoch == self.sampler.epoch else 0
         self.sampler.skip = self.trained * self.batch_size
-        return self._count(super().__iter__())
-
-    def _count(self, batches):
-        for batch in batches:
+        for batch in super().__iter__():
             self.trained += 1
             yield batch
 
@@ -102,11 +104,8 @@ class ResumableLoader(DataLoader):
         return {"epoch": self.sampler.epoch, "trained": self.trained}
 
     def load_state_dict(self, state: dict) -> None:
-        epoch, trained = int(state["epoch"]), int(state["trained"])
-        if trained >= len(self):  # saved at the end of an epoch: Lightning goes on with the next one
-            epoch, trained = epoch + 1, 0
-        self.sampler.set_epoch(epoch)
-        self._resume = (epoch, trained)
+        self._resume = int(state["epoch"]), int(state["trained"])
+        self.sampler.set_epoch(self._resume[0])  # Lightning sets the epoch it goes on with before the first batch
 
 
 class StepSeed(L.Callback):
