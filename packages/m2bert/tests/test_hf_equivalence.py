@@ -8,8 +8,9 @@ from m2bert.model import M2BertEncoder
 
 transformers = pytest.importorskip("transformers", reason="transformers is the reference implementation")
 
-# 4 layers: global at 0 and 3, local (window 16 = +-8) at 1 and 2; T=40 so the window really cuts.
-CFG = EncoderConfig(hidden_size=48, num_layers=4, num_heads=4, intermediate_size=80, max_len=64, local_window=16,
+# 4 layers: global at 0 and 3, local (window 16 = +-8) at 1 and 2; T=40 so the window really cuts, T=100 so the
+# local layers run symcore's blocked sliding-window path (T > 4 * 17).
+CFG = EncoderConfig(hidden_size=48, num_layers=4, num_heads=4, intermediate_size=80, max_len=128, local_window=16,
                     embed_dim=16, attention_dropout=0.0, mlp_dropout=0.0)
 
 
@@ -23,16 +24,20 @@ def _hf_model(impl):
     return model
 
 
-@pytest.mark.parametrize("impl", ["eager", "sdpa"])
-def test_layer_stack_matches_hf(impl):
+@pytest.mark.parametrize(("impl", "T"), [("eager", 40), ("sdpa", 40), ("sdpa", 100)])
+def test_layer_stack_matches_hf(impl, T):
+    from symcore.attention import use_blocked_local
+
+    half = CFG.local_window // 2
+    assert use_blocked_local(T, T, False, (half, half)) == (T == 100)
     hf = _hf_model(impl)
     ours = M2BertEncoder(CFG).eval()
     missing, unexpected = ours.load_state_dict(hf_to_ours(hf.state_dict()), strict=False)
     assert not unexpected and all(k.startswith("cp_embedding.") for k in missing)
     torch.manual_seed(1)
-    x = torch.randn(3, 40, CFG.hidden_size)
-    mask = torch.ones(3, 40, dtype=torch.bool)
-    mask[1, 29:] = False
+    x = torch.randn(3, T, CFG.hidden_size)
+    mask = torch.ones(3, T, dtype=torch.bool)
+    mask[1, T - 11:] = False
     mask[2, 11:] = False
     with torch.no_grad():
         ref = hf(inputs_embeds=x, attention_mask=mask.long(), output_hidden_states=True)
@@ -90,20 +95,25 @@ def test_cp_embedding_and_official_layout():
     torch.testing.assert_close(got[mask], ref[mask], rtol=1e-5, atol=1e-5)
 
 
-def test_block_local_equals_dense_band():
-    """The block-local path (long sequences) gives the dense band-masked result, padding included."""
-    from m2bert.attention import attention_masks, block_local_attention
-    from m2bert.model import SelfAttention  # noqa: F401  (import check)
-
-    torch.manual_seed(3)
-    B, h, T, D, w = 2, 3, 200, 8, 6
-    q, k, v = (torch.randn(B, h, T, D) for _ in range(3))
-    kpm = torch.ones(B, T, dtype=torch.bool)
-    kpm[1, 150:] = False
-    bm = attention_masks(kpm, T, (w, w), "cpu")["local"]
-    assert bm.__class__.__name__ == "BlockLocalMask"
-    got = block_local_attention(q, k, v, bm)
-    i = torch.arange(T)
-    dense = ((i[None] - i[:, None]).abs() <= w)[None, None] & kpm[:, None, None, :] | torch.eye(T, dtype=torch.bool)
-    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=dense)
-    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6)
+def test_training_gradients_match_hf():
+    """Backward too (hand-written RoPE backward, blocked local attention, unpadded layer stack): every weight's
+    gradient of a loss on the real positions equals HF's."""
+    hf = _hf_model("sdpa")
+    ours = M2BertEncoder(CFG)
+    ours.load_state_dict(hf_to_ours(hf.state_dict()), strict=False)
+    torch.manual_seed(5)
+    x = torch.randn(2, 100, CFG.hidden_size)
+    mask = torch.ones(2, 100, dtype=torch.bool)
+    mask[1, 70:] = False
+    w = torch.randn(100, CFG.hidden_size)
+    (hf(inputs_embeds=x, attention_mask=mask.long()).last_hidden_state[mask] * w[mask.nonzero()[:, 1]]).sum().backward()
+    (ours.forward_embeds(x, mask)[mask] * w[mask.nonzero()[:, 1]]).sum().backward()
+    hf_grads = hf_to_ours({k: p.grad for k, p in hf.named_parameters() if p.grad is not None})
+    checked = 0
+    for name, p in ours.named_parameters():
+        if name in hf_grads:
+            ref = hf_grads[name]
+            err = (p.grad - ref).abs().max() / ref.abs().max()
+            assert err <= 1e-4, f"{name}: relative gradient error {err:.2e}"
+            checked += 1
+    assert checked == len(hf_grads) == sum(1 for k, _ in ours.named_parameters() if not k.startswith("cp_"))

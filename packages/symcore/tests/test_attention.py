@@ -7,12 +7,14 @@ from hypothesis import strategies as st
 from symcore.attention import (
     AttentionBackendError,
     attention,
+    blocked_local_attention,
     flash_attention,
     flash_available,
     is_right_padded,
     pad,
     select_backend,
     unpad,
+    use_blocked_local,
     visibility_mask,
 )
 
@@ -233,3 +235,40 @@ def test_any_shape_and_mask_matches_reference(tq, tk, causal, window, padded, se
     for backend in BACKENDS:
         out = attention(q, k, v, causal=causal, window=window, key_padding_mask=mask, backend=backend)
         torch.testing.assert_close(out.double(), ref, atol=1e-5, rtol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(t=st.integers(1, 40), left=st.integers(0, 9), right=st.integers(0, 9), block=st.integers(1, 12),
+       causal=st.booleans(), padded=st.booleans(), seed=st.integers(0, 2**16))
+def test_blocked_local_equals_reference(t, left, right, block, causal, padded, seed):
+    """Blocked sliding-window attention = the documented rule, for any block size, ragged last block, padding."""
+    q, k, v = qkv(b=2, h=2, tq=t, tk=t, d=4, seed=seed)
+    mask = torch.rand(2, t, generator=torch.Generator().manual_seed(seed)) < 0.7 if padded else None
+    out = blocked_local_attention(q, k, v, causal=causal, window=(left, right), key_padding_mask=mask, block=block)
+    ref = reference(q, k, v, causal=causal, window=(left, right), key_padding_mask=mask)
+    torch.testing.assert_close(out.double(), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_blocked_local_is_used_for_long_sequences_and_equals_dense_with_gradients():
+    """ModernBERT's (64, 64) window at T=1024 runs blocked; values and q/k/v gradients equal the dense masked
+    kernel, padding and a padded query window included."""
+    import torch.nn.functional as F
+
+    assert use_blocked_local(1024, 1024, False, (64, 64)) and not use_blocked_local(1024, 1024, False, None)
+    assert not use_blocked_local(512, 1024, False, (64, 64))
+    b, h, t, d = 2, 2, 1100, 16
+    q, k, v = (x.requires_grad_(True) for x in qkv(b=b, h=h, tq=t, tk=t, d=d, seed=4))
+    mask = torch.ones(b, t, dtype=torch.bool)
+    mask[1, 700:] = False
+    out = attention(q, k, v, window=(64, 64), key_padding_mask=mask, backend="sdpa")
+    i = torch.arange(t)
+    dense = ((i[None] - i[:, None]).abs() <= 64)[None, None] & mask[:, None, None, :]
+    has_key = dense.any(-1, keepdim=True)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=dense | ~has_key) * has_key
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    assert (out[1, :, 765:] == 0).all()  # these queries' windows hold only padding
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, (q, k, v), g)
+    refs = torch.autograd.grad(ref, (q, k, v), g)
+    for a, r in zip(grads, refs, strict=True):
+        torch.testing.assert_close(a, r, atol=1e-5, rtol=1e-4)

@@ -58,7 +58,6 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
 
 
 @functools.cache
-@functools.cache
 def flash_available() -> bool:
     """Whether flash-attn imports (checked once: attention is called per layer per step)."""
     try:
@@ -150,6 +149,9 @@ def visibility_mask(tq: int, tk: int, *, causal: bool = False, window=None, key_
 
 def _sdpa(q, k, v, causal, window, key_padding_mask, dropout_p, scale):
     tq, tk = q.shape[2], k.shape[2]
+    if use_blocked_local(tq, tk, causal, window):
+        return blocked_local_attention(q, k, v, causal=causal, window=window, key_padding_mask=key_padding_mask,
+                                       dropout_p=dropout_p, scale=scale)
     if window is None and key_padding_mask is None:
         if not causal or tq == 1:  # one decode query sees every cached key
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=scale)
@@ -159,6 +161,74 @@ def _sdpa(q, k, v, causal, window, key_padding_mask, dropout_p, scale):
     mask, has_key = _guard_empty_rows(mask, key_padding_mask is not None or tq > tk)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
     return out if has_key is None else out * has_key
+
+
+# ----------------------------------------------------------------------------------------------- blocked local
+
+BLOCKED_MIN_SPANS = 4
+"""Sliding-window self-attention runs blocked when Tk > BLOCKED_MIN_SPANS * (left + right + 1): measured on CPU
+(benchmarks/results/m2bert_throughput.md) it is about even with the dense masked kernel at T = 512 with a +-64
+window and clearly faster from T = 1024 on."""
+
+
+def use_blocked_local(tq: int, tk: int, causal: bool, window) -> bool:
+    """Whether the sdpa backend computes this sliding-window self-attention block by block."""
+    if window is None or tq != tk:
+        return False
+    right = 0 if causal else window[1]
+    return tk > BLOCKED_MIN_SPANS * (min(window[0], tk) + min(right, tk) + 1)
+
+
+def local_block_size(window: tuple[int, int]) -> int:
+    """Queries per block: half the window (at least 16), so each block reads ~3 blocks' worth of keys."""
+    return max(16, (window[0] + window[1]) // 2)
+
+
+@functools.lru_cache(maxsize=64)
+def _block_visible(t: int, block: int, left: int, right: int, causal: bool, device: torch.device) -> torch.Tensor:
+    """(n_blocks, block, left + block + right) bool: query (row) may see key (column) of its block's key span."""
+    with torch.inference_mode(False), torch.no_grad():
+        nb, span = -(-t // block), left + block + right
+        qpos = torch.arange(nb * block, device=device).view(nb, block, 1)
+        kpos = (torch.arange(nb, device=device) * block - left).view(nb, 1, 1) + torch.arange(span, device=device)
+        ok = (kpos >= qpos - left) & (kpos <= qpos + right) & (kpos >= 0) & (kpos < t)
+        if causal:
+            ok &= kpos <= qpos
+        return ok
+
+
+def blocked_local_attention(q, k, v, *, causal: bool = False, window: tuple[int, int], key_padding_mask=None,
+                            dropout_p: float = 0.0, scale: float | None = None,
+                            block: int | None = None) -> torch.Tensor:
+    """Sliding-window self-attention in O(T * window): the same result as the dense masked kernel (tested).
+
+    Queries are cut into blocks of ``block``; block j's keys are the span [j*block - left, (j+1)*block + right),
+    taken as overlapping *views* of the (zero-padded) keys, so nothing is copied per block. SDPA then runs with
+    the blocks as its "heads" and a small (block x span) mask per block, instead of a (T x T) mask that is
+    almost all False. q, k, v (B, H, T, D), same T.
+    """
+    b_, h, t, d = q.shape
+    left, right = int(window[0]), 0 if causal else int(window[1])
+    left, right = min(left, t), min(right, t)
+    block = block or local_block_size((left, right))
+    nb = -(-t // block)
+    tp, span = nb * block, left + block + right
+    ok = _block_visible(t, block, left, right, causal, q.device)  # (nb, block, span)
+    if key_padding_mask is not None:
+        keys = F.pad(key_padding_mask.to(device=q.device, dtype=torch.bool), (left, tp - t + right), value=False)
+        ok = ok & keys.unfold(1, span, block)[:, :, None, :]  # (B, nb, block, span)
+        ok = ok[:, None].expand(b_, h, nb, block, span).reshape(b_ * h, nb, block, span)
+    # rows without any visible key: padded tail queries of the last block, or queries whose window is all padding
+    ok, has_key = _guard_empty_rows(ok, key_padding_mask is not None or tp > t)
+
+    def spans(x):  # (B, H, T, D) -> (B*H, nb, span, D), overlapping views
+        return F.pad(x, (0, 0, left, tp - t + right)).unfold(2, span, block).transpose(-1, -2).flatten(0, 1)
+
+    qb = F.pad(q, (0, 0, 0, tp - t)).reshape(b_ * h, nb, block, d)
+    out = F.scaled_dot_product_attention(qb, spans(k), spans(v), attn_mask=ok, dropout_p=dropout_p, scale=scale)
+    if has_key is not None and key_padding_mask is not None:
+        out = out * has_key
+    return out.view(b_, h, tp, d)[:, :, :t]
 
 
 def _guard_empty_rows(mask: torch.Tensor, may_be_empty: bool):

@@ -53,7 +53,46 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
         if positions.dim() == 2:
             cos, sin = cos[:, None], sin[:, None]  # (B,1,T,D) broadcasts over heads
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-    return x * cos + rotate_half(x) * sin
+    if cos.requires_grad or sin.requires_grad or x.shape[-1] % 2:
+        return x * cos + rotate_half(x) * sin
+    return _Rotate.apply(x, cos, sin)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, sign: float) -> torch.Tensor:
+    """``x * cos + rotate_half(x) * sin`` (sign 1) or its transpose (sign -1, the backward), written half by half
+    into one output: no ``cat``/``neg`` temporaries and no zero-filled slice gradients, which on CPU cost more than
+    the rotation itself. ``x`` may be a strided view (e.g. q and k straight out of a fused qkv projection)."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    c1, c2, s1, s2 = cos[..., :half], cos[..., half:], sin[..., :half], sin[..., half:]
+    shape = torch.broadcast_shapes(x.shape, cos.shape, sin.shape)
+    out = torch.empty(shape, dtype=x.dtype, device=x.device)
+    o1, o2 = out[..., :half], out[..., half:]
+    if sign > 0:  # out1 = x1 c1 - x2 s1,  out2 = x2 c2 + x1 s2
+        torch.mul(x1, c1, out=o1).addcmul_(x2, s1, value=-1.0)
+        torch.mul(x2, c2, out=o2).addcmul_(x1, s2)
+    else:  # transpose: d1 = g1 c1 + g2 s2,  d2 = g2 c2 - g1 s1
+        torch.mul(x1, c1, out=o1).addcmul_(x2, s2)
+        torch.mul(x2, c2, out=o2).addcmul_(x1, s1, value=-1.0)
+    return out
+
+
+class _Rotate(torch.autograd.Function):
+    """The rotation with a hand-written backward (a rotation's gradient is the inverse rotation)."""
+
+    @staticmethod
+    def forward(ctx, x, cos, sin):
+        ctx.save_for_backward(cos, sin)
+        ctx.x_shape = x.shape
+        return _rotate(x, cos, sin, 1.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        cos, sin = ctx.saved_tensors
+        dx = _rotate(grad, cos, sin, -1.0)
+        if dx.shape != ctx.x_shape:  # x was broadcast against larger cos/sin tables: sum back
+            dx = dx.sum_to_size(ctx.x_shape)
+        return dx, None, None
 
 
 class RotaryEmbedding(nn.Module):
