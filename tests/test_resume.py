@@ -1,16 +1,14 @@
-"""Training survives interruption: a tiny m2bert / Aria pretraining run is SIGKILLed mid-epoch after a checkpoint,
-resumed with `ckpt_path=last.ckpt`, and every later per-step loss equals the uninterrupted run's.
+"""Training survives interruption: tiny m2bert / Aria pretraining with the packages' own DataModules and
+LightningModules is stopped after step 5 (its last checkpoint is at step 4), resumed with `ckpt_path=last.ckpt`,
+and every later per-step loss equals the uninterrupted run's.
 
-Lightning restores weights, optimiser, scheduler and loop counters, but not the random streams: the data order,
-the random crops and the corruption draw from torch's global generator, which a fresh process re-seeds. So the
-test setup keys every random draw by position instead of by history (what the packages would need for resumable
-training under their own CLIs — see docs/reliability.md):
-- `EpochSampler`: epoch e visits a permutation seeded by (seed, e); `ResumableLoader` implements Lightning's
-  `state_dict`/`load_state_dict` loader interface (epoch, batches trained) so a resumed epoch skips what was done;
-- `KeyedItems`: item k of epoch e is drawn under torch.manual_seed(f(seed, e, k)) (crops, augmentation);
-- `StepSeed`: the global generator is re-seeded from (seed, global_step) before each step (masking, dropout).
+What makes it exact lives in the packages: `CPDataModule` / `AriaDataModule.train_dataloader()` return a
+`symcore.resume.ResumableLoader` (order, crops and augmentation keyed by (seed, epoch, position); Lightning stores
+the batches trained in the checkpoint and the resumed epoch skips them), and the `symcore.resume.StepSeed`
+callback (in every pretraining config) re-seeds masking and dropout per batch. The control shows a plain shuffled
+DataLoader does not resume exactly, so these tests can fail.
 
-Run as a script (`python tests/test_resume.py SPEC.json`), this file is the child process the test kills.
+Run as a script (`python tests/test_resume.py SPEC.json`), this file is the child process the slow test kills.
 """
 
 from __future__ import annotations
@@ -25,78 +23,18 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
 
-STEPS, EVERY, KILL_AT, ITEMS, BATCH = 10, 4, 5, 12, 2  # 6 batches per epoch: checkpoint at 4, killed after 5
+STEPS, EVERY, KILL_AT, BATCH, EPOCH = 10, 4, 5, 2, 6  # 6 batches per epoch: checkpoint at 4, stopped after 5
 SEED = 7
 
 
-class EpochSampler(Sampler):
-    """(epoch, index, position) triples: a permutation seeded by (seed, epoch), started at `start`."""
-
-    def __init__(self, n: int, seed: int):
-        self.n, self.seed, self.epoch, self.start = n, seed, 0, 0
-
-    def set_epoch(self, epoch: int) -> None:  # Lightning calls this at every epoch start
-        self.epoch = epoch
-
-    def __iter__(self):
-        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 1000 + self.epoch))
-        start, self.start = self.start, 0
-        return iter([(self.epoch, int(i), k) for k, i in enumerate(order.tolist())][start:])
-
-    def __len__(self) -> int:
-        return self.n
-
-
-class KeyedItems(Dataset):
-    """Item (epoch, i, k) of `base` drawn with torch's generator seeded by (seed, epoch, k), then restored."""
-
-    def __init__(self, base, seed: int):
-        self.base, self.seed = base, seed
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, key):
-        epoch, i, k = key
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed * 1_000_003 + epoch * 10_007 + k)
-            return self.base[i]
-
-
-class ResumableLoader(DataLoader):
-    """A DataLoader Lightning saves in the checkpoint (it has state_dict/load_state_dict): epoch + batches trained."""
-
-    def __init__(self, base, batch_size: int, seed: int):
-        super().__init__(KeyedItems(base, seed), batch_size=batch_size, sampler=EpochSampler(len(base), seed),
-                         num_workers=0)
-        self.trained = 0  # batches of the current epoch already trained (counted by `Progress`)
-
-    def __iter__(self):
-        self.trained = self.sampler.start // self.batch_size
-        return super().__iter__()
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.sampler.epoch, "trained": self.trained}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.sampler.epoch, self.sampler.start = state["epoch"], state["trained"] * self.batch_size
-
-
 class Progress(L.Callback):
-    """Seeds each step from (seed, global_step), counts trained batches, logs losses, optionally SIGKILLs itself."""
+    """Logs each step's loss; at `kill_at` SIGKILLs the process (or raises `Interrupted`, the in-process stand-in)."""
 
-    def __init__(self, loader: ResumableLoader | None, seed: int, log_path: Path, kill_at: int | None = None,
-                 sigkill: bool = True):
-        self.loader, self.seed, self.log_path, self.kill_at, self.sigkill = loader, seed, log_path, kill_at, sigkill
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        torch.manual_seed(self.seed * 7919 + trainer.global_step)
+    def __init__(self, log_path: Path, kill_at: int | None = None, sigkill: bool = True):
+        self.log_path, self.kill_at, self.sigkill = log_path, kill_at, sigkill
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if self.loader is not None:
-            self.loader.trained += 1
         loss = float(outputs["loss"] if isinstance(outputs, dict) else outputs)
         with open(self.log_path, "a") as f:
             f.write(json.dumps({"step": trainer.global_step, "loss": loss}) + "\n")
@@ -107,58 +45,57 @@ class Progress(L.Callback):
 
 
 class Interrupted(RuntimeError):
-    """The in-process stand-in for a kill (the fast test)."""
+    pass
 
 
-def build(model: str, files: list[str]):
-    """(LightningModule, training items) for a tiny pretraining run of `model` on `files`."""
-    torch.manual_seed(SEED)
+def build(model: str, files: list[str], cache: Path):
+    """(LightningModule, LightningDataModule) of a tiny pretraining run of `model` on `files`."""
+    torch.manual_seed(SEED)  # the initial weights
     if model == "m2bert":
-        from m2bert.data import CropDataset
+        from m2bert.data import CPDataModule
         from m2bert.module import M2BertPretrainModule
-        from symtok.cp import CPTokenizer
 
-        tok = CPTokenizer()
-        arrays = [tok.encode_file(f) for f in files]
-        items = CropDataset(arrays, 64, random=True, repeat=ITEMS // len(arrays) + 1)
+        # 4 files: 1 for validation, 3 x repeat 4 = 12 random crops = 6 batches per epoch
+        data = CPDataModule(data=files, seq_len=64, batch_size=BATCH, val_fraction=0.0, repeat=4, seed=SEED,
+                            cache_dir=str(cache))
         module = M2BertPretrainModule(encoder={"hidden_size": 32, "num_layers": 2, "num_heads": 2,
                                                "intermediate_size": 48, "embed_dim": 16, "local_window": 16},
                                       lr=3e-3, warmup_steps=3)
     else:
         from aria.config import AriaConfig
-        from aria.data import PretrainDataset, TokenTables, get_tokenizer
+        from aria.data import AriaDataModule
         from aria.module import AriaModule
-        from symtok.aria_augment import Augmenter
 
-        tok = get_tokenizer()
-        tables = TokenTables(tok.vocab)
-        seqs = [tok.encode_file(f) for f in files]
-        items = PretrainDataset(seqs, tables, 64, Augmenter(5, 0.2, 1))
+        # packed 64-token windows with pitch/tempo/velocity augmentation; limit_train_batches makes the epoch 6
+        data = AriaDataModule(files=files, task="pretrain", seq_len=64, batch_size=BATCH, val_fraction=0.0,
+                              cache_dir=str(cache), seed=SEED)
         module = AriaModule(AriaConfig.preset("tiny", resid_dropout=0.1), lr=3e-3, warmup_steps=3,
                             total_steps=STEPS)
-    return module, torch.utils.data.Subset(items, range(ITEMS))
+    return module, data
 
 
-def train(model: str, files: list[str], out: Path, *, resumable: bool = True, kill_at: int | None = None,
+def train(model: str, files: list[str], out: Path, *, plain: bool = False, kill_at: int | None = None,
           sigkill: bool = True, ckpt_path: str | None = None) -> dict[int, float]:
-    """Train to STEPS (checkpoint every EVERY steps, last.ckpt kept); returns {global_step: loss} of this run."""
+    """Train to STEPS (checkpoint every EVERY steps, last.ckpt kept); returns {global_step: loss} of this run.
+    `plain`: the control, a plain shuffled DataLoader over the same dataset and no StepSeed."""
     from lightning.pytorch.callbacks import ModelCheckpoint
+    from symcore.resume import StepSeed
+    from torch.utils.data import DataLoader
 
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
-    module, items = build(model, files)
-    if resumable:
-        loader = ResumableLoader(items, BATCH, SEED)
-    else:
-        loader = DataLoader(items, batch_size=BATCH, shuffle=True, num_workers=0)
+    module, data = build(model, files, out.parent / "cache")
+    if plain:
+        data.setup("fit")
+        data.train_dataloader = lambda: DataLoader(data.train_set, batch_size=BATCH, shuffle=True)
     log = out / f"losses-{os.getpid()}-{'resume' if ckpt_path else 'run'}.jsonl"
     ckpt = ModelCheckpoint(dirpath=out / "ckpt", every_n_train_steps=EVERY, save_last=True, save_top_k=-1)
-    trainer = L.Trainer(max_steps=STEPS, accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-                        default_root_dir=out, callbacks=[Progress(loader if resumable else None, SEED, log, kill_at, sigkill),
-                                                         ckpt])
+    callbacks = [Progress(log, kill_at, sigkill), ckpt] + ([] if plain else [StepSeed(SEED)])
+    trainer = L.Trainer(max_steps=STEPS, limit_train_batches=EPOCH, limit_val_batches=0, num_sanity_val_steps=0,
+                        accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=out, callbacks=callbacks)
     try:
-        trainer.fit(module, train_dataloaders=loader, ckpt_path=ckpt_path)
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
     except Interrupted:
         pass
     return read_losses(log)
@@ -169,7 +106,7 @@ def read_losses(path: Path) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in rows}
 
 
-def _files(request, model: str) -> list[str]:
+def _files(request) -> list[str]:
     root = os.environ.get("SYMPHONIA_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
     pop = Path(root) / "pop909" / "POP909"
     if pop.is_dir():
@@ -185,13 +122,16 @@ def one_thread():
 
 
 def _last_step(run: Path) -> int:
-    return torch.load(run / "ckpt" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"]
+    from symcore.weights import load_checkpoint
+
+    return load_checkpoint(run / "ckpt" / "last.ckpt")["global_step"]  # complete, and loads weights-only
 
 
 def _check_resume(base, killed, last_step, resumed):
+    assert sorted(base) == list(range(1, STEPS + 1))
     assert sorted(killed) == list(range(1, KILL_AT + 1))  # it trained past its last checkpoint, then stopped
     assert killed == {s: base[s] for s in killed}  # same seeds, same steps: the two runs agree before the stop
-    assert last_step == EVERY  # step 5 was lost; the last checkpoint is complete and loads
+    assert last_step == EVERY  # step 5 was lost
     assert sorted(resumed) == list(range(EVERY + 1, STEPS + 1))  # crosses the epoch boundary at step 6
     for step, loss in resumed.items():
         assert loss == pytest.approx(base[step], rel=1e-6, abs=1e-7), (step, loss, base[step])
@@ -201,7 +141,7 @@ def _check_resume(base, killed, last_step, resumed):
 def test_interrupted_run_resumes_with_identical_losses(model, request, tmp_path, one_thread):
     """Fast variant: the interruption is an exception inside the process after step 5."""
     pytest.importorskip(model)
-    files = _files(request, model)
+    files = _files(request)
     base = train(model, files, tmp_path / "base")
     run = tmp_path / "stopped"
     killed = train(model, files, run, kill_at=KILL_AT, sigkill=False)
@@ -213,17 +153,16 @@ def test_interrupted_run_resumes_with_identical_losses(model, request, tmp_path,
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["m2bert", "aria"])
 def test_killed_run_resumes_with_identical_losses(model, request, tmp_path, one_thread):
+    """A real SIGKILL of the training process after step 5; resumed in this process from its last.ckpt."""
     pytest.importorskip(model)
-    files = _files(request, model)
+    files = _files(request)
     base = train(model, files, tmp_path / "base")
-    assert sorted(base) == list(range(1, STEPS + 1))
-
     run = tmp_path / "killed"
     spec = run / "spec.json"
     run.mkdir()
     spec.write_text(json.dumps({"model": model, "files": files, "out": str(run), "kill_at": KILL_AT}))
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, __file__, str(spec)], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, __file__, str(spec)], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     killed = read_losses(next(run.glob("losses-*-run.jsonl")))
     assert not list((run / "ckpt").glob("*.tmp*"))
@@ -233,13 +172,14 @@ def test_killed_run_resumes_with_identical_losses(model, request, tmp_path, one_
 
 
 def test_plain_shuffled_loader_would_not_resume_exactly(request, tmp_path, one_thread):
-    """The control: with a plain shuffled DataLoader the resumed losses differ, so the test above can fail."""
+    """The control: a plain shuffled DataLoader (and no StepSeed) resumed from the step-4 checkpoint of the same
+    run trains on other batches and masks than the uninterrupted run did, so the tests above can fail."""
     pytest.importorskip("m2bert")
-    files = _files(request, "m2bert")
-    base = train("m2bert", files, tmp_path / "base", resumable=False)
-    train("m2bert", files, tmp_path / "stop", resumable=False, kill_at=None)
-    resumed = train("m2bert", files, tmp_path / "stop2", resumable=False,
-                    ckpt_path=str(tmp_path / "stop" / "ckpt" / f"epoch=0-step={EVERY}.ckpt"))
+    files = _files(request)
+    base = train("m2bert", files, tmp_path / "base", plain=True)
+    resumed = train("m2bert", files, tmp_path / "again", plain=True,
+                    ckpt_path=str(tmp_path / "base" / "ckpt" / f"epoch=0-step={EVERY}.ckpt"))
+    assert sorted(resumed) == list(range(EVERY + 1, STEPS + 1))
     assert any(abs(resumed[s] - base[s]) > 1e-6 for s in resumed)
 
 
