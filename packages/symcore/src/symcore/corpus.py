@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
@@ -35,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from symcore.atomic import atomic_write
 from symcore.midi_write import write_midi
 from symcore.notes import KEYSIG_DTYPE, TEMPO_DTYPE, TIMESIG_DTYPE, NoteArray, notes_from_arrays
 from symcore.paths import cache_root
@@ -109,19 +108,8 @@ def _name(rel: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ conversion
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _atomic_write_json(path: Path, obj) -> None:
-    _atomic_write_bytes(path, json.dumps(obj, indent=1, ensure_ascii=False).encode())
+    atomic_write(path, json.dumps(obj, indent=1, ensure_ascii=False))
 
 
 def _score_metadata(score, rel: str) -> dict:

@@ -8,13 +8,12 @@ edited only in seconds must be re-timed first, e.g. by `augment.stretch_tempo`).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import symusic
 
+from symcore.atomic import atomic_path
 from symcore.notes import NoteArray
 
 
@@ -46,13 +45,7 @@ def to_score(notes: NoteArray) -> symusic.Score:
 def write_midi(notes: NoteArray | symusic.Score, path: str | Path) -> Path:
     """Write a MIDI file atomically (temporary file in the same folder, then rename); returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     score = notes if isinstance(notes, symusic.Score) else to_score(notes)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        score.dump_midi(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        score.dump_midi(str(tmp))
     return path

@@ -9,14 +9,14 @@ through here.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import struct
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+
+from symcore.atomic import atomic_path
 
 
 class WeightsError(ValueError):
@@ -53,15 +53,8 @@ def save_weights(state_dict: Mapping[str, torch.Tensor], path: str | Path,
         tensors[str(name)] = t
     meta = None if metadata is None else {
         str(k): v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return path
 
 
