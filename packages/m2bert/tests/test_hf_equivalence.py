@@ -1,5 +1,7 @@
 """Our encoder equals HF ModernBertModel for the same weights (with padding, global and local layers)."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from m2bert.config import EncoderConfig
@@ -24,14 +26,17 @@ def _hf_model(impl):
     return model
 
 
-@pytest.mark.parametrize(("impl", "T"), [("eager", 40), ("sdpa", 40), ("sdpa", 100)])
-def test_layer_stack_matches_hf(impl, T):
+@pytest.mark.parametrize(("impl", "T", "unpad", "padding"), [
+    ("eager", 40, True, "right"), ("sdpa", 40, True, "right"), ("sdpa", 100, True, "right"),
+    ("sdpa", 100, False, "right"), ("sdpa", 100, True, "left")])
+def test_layer_stack_matches_hf(impl, T, unpad, padding):
+    """right + unpad: packed varlen path; otherwise the padded path with a key mask."""
     from symcore.attention import use_blocked_local
 
     half = CFG.local_window // 2
     assert use_blocked_local(T, T, False, (half, half)) == (T == 100)
     hf = _hf_model(impl)
-    ours = M2BertEncoder(CFG).eval()
+    ours = M2BertEncoder(replace(CFG, unpad=unpad)).eval()
     missing, unexpected = ours.load_state_dict(hf_to_ours(hf.state_dict()), strict=False)
     assert not unexpected and all(k.startswith("cp_embedding.") for k in missing)
     torch.manual_seed(1)
@@ -39,6 +44,8 @@ def test_layer_stack_matches_hf(impl, T):
     mask = torch.ones(3, T, dtype=torch.bool)
     mask[1, T - 11:] = False
     mask[2, 11:] = False
+    if padding == "left":
+        mask = mask.flip(1)
     with torch.no_grad():
         ref = hf(inputs_embeds=x, attention_mask=mask.long(), output_hidden_states=True)
         got, hidden = ours.forward_embeds(x, mask, output_hidden_states=True)

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from symcore.attention import (
     AttentionBackendError,
     attention,
+    attention_varlen,
     blocked_local_attention,
     flash_attention,
     flash_available,
@@ -272,3 +273,19 @@ def test_blocked_local_is_used_for_long_sequences_and_equals_dense_with_gradient
     refs = torch.autograd.grad(ref, (q, k, v), g)
     for a, r in zip(grads, refs, strict=True):
         torch.testing.assert_close(a, r, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(causal=True), dict(window=(2, 3)), dict(causal=True, window=(3, 0))])
+def test_varlen_equals_each_sequence_alone(kw):
+    """Packed sequences (N, H, D) attend only within themselves, positions restarting at 0 (an empty one too)."""
+    lengths = [5, 0, 9, 3]
+    cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32)
+    g = torch.Generator().manual_seed(7)
+    q, k, v = (torch.randn(sum(lengths), 3, 8, generator=g) for _ in range(3))
+    out = attention_varlen(q, k, v, cu, **kw)
+    assert out.shape == q.shape
+    for s, e in zip(cu[:-1].tolist(), cu[1:].tolist(), strict=True):
+        if e > s:
+            one = (x[s:e].transpose(0, 1)[None] for x in (q, k, v))
+            ref = reference(*one, **kw)[0].transpose(0, 1)
+            torch.testing.assert_close(out[s:e].double(), ref, atol=1e-5, rtol=1e-5)

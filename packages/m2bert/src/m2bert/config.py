@@ -49,6 +49,10 @@ class EncoderConfig:
     """Std of the truncated-normal init (output projections use init_std / sqrt(2 * num_layers), as HF)."""
     attn_backend: str = "auto"
     """symcore.attention backend: "auto", "sdpa", "naive" or "flash"."""
+    unpad: bool = True
+    """When a batch is right-padded, drop the padding: the layer stack runs on the real tokens packed back to back
+    and attention per sequence (symcore.attention.attention_varlen). Outputs at padded positions are then zeros,
+    otherwise meaningless. Other padding patterns always run padded with a key mask."""
 
     def __post_init__(self):
         if self.hidden_size % self.num_heads:

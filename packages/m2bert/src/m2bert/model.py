@@ -15,8 +15,8 @@ import math
 
 import torch
 import torch.nn.functional as F
-from symcore.attention import attention, pad
-from symcore.rope import RotaryEmbedding
+from symcore.attention import attention, attention_varlen, is_right_padded, pad
+from symcore.rope import RotaryEmbedding, apply_rope
 from torch import nn
 
 from m2bert.config import EncoderConfig
@@ -44,21 +44,24 @@ class CPEmbedding(nn.Module):
 
 
 class Packing:
-    """Where the real tokens of a padded batch are, so the layer stack can run on them alone (N, H) and only
-    attention sees the (B, T) layout. With 10-20 % padding this saves that fraction of every matmul, norm and
-    activation, for one scatter of qkv and one gather of the attention output per layer."""
+    """A right-padded batch as its real tokens back to back: the layer stack runs on (N, H) and attention per
+    sequence with no mask (`symcore.attention.attention_varlen`), so padding costs nothing anywhere. Each
+    sequence keeps its positions 0..len-1, which equal its positions in the padded batch only because it is
+    right-padded (real tokens first), hence that condition."""
 
     def __init__(self, mask: torch.Tensor):
         self.batch, self.seqlen = mask.shape
         self.indices = torch.nonzero(mask.flatten()).flatten()
+        lengths = mask.sum(1)
+        self.cu_seqlens = F.pad(lengths.cumsum(0), (1, 0)).to(torch.int32)
+        self.positions = torch.arange(self.seqlen, device=mask.device).expand(self.batch, -1)[mask]  # (N,)
 
     @staticmethod
-    def of(mask: torch.Tensor | None) -> Packing | None:
-        """None when there is nothing to drop (no mask, or no padding in this batch)."""
-        return None if mask is None or bool(mask.all()) else Packing(mask)
+    def applies(mask: torch.Tensor) -> bool:
+        return is_right_padded(mask)
 
     def unpad(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, ...) -> (N, ...)
-        return x.flatten(0, 1)[self.indices]
+        return x.flatten(0, 1).index_select(0, self.indices)
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:  # (N, ...) -> (B, T, ...), zeros at padding
         return pad(x, self.indices, self.batch, self.seqlen)
@@ -77,20 +80,20 @@ class SelfAttention(nn.Module):
         self.out_drop = nn.Dropout(dropout)
         self.backend = backend
 
-    def forward(self, x, rope: RotaryEmbedding, window, key_padding_mask, packing: Packing | None = None):
-        qkv = self.Wqkv(x)
-        if packing is not None:
-            qkv = packing.pad(qkv)  # (N, 3H) -> (B, T, 3H)
-        B, T, _ = qkv.shape
-        # (B, T, 3, heads, D): RoPE on q and k together as one strided view, then (B, heads, T, D) views
-        qkv = qkv.view(B, T, 3, self.num_heads, self.head_dim)
-        q, k = rope(qkv[:, :, :2].permute(2, 0, 3, 1, 4)).unbind(0)
-        v = qkv[:, :, 2].transpose(1, 2)
-        out = attention(q, k, v, window=window, key_padding_mask=key_padding_mask,
-                        dropout_p=self.dropout if self.training else 0.0, backend=self.backend)
-        out = out.transpose(1, 2).reshape(B, T, -1)
-        if packing is not None:
-            out = packing.unpad(out)
+    def forward(self, x, rope: tuple[torch.Tensor, torch.Tensor], window, key_padding_mask,
+                packing: Packing | None = None):
+        """x (B, T, H), or (N, H) packed real tokens when `packing` is given; rope = (cos, sin) per position."""
+        drop = self.dropout if self.training else 0.0
+        qkv = self.Wqkv(x).unflatten(-1, (3, self.num_heads, self.head_dim))  # (..., T, 3, heads, D)
+        if packing is not None:  # (N, 3, heads, D): RoPE on q and k as one strided view -> (2, heads, N, D)
+            q, k = apply_rope(qkv[:, :2].permute(1, 2, 0, 3), *rope).unbind(0)
+            out = attention_varlen(q.transpose(0, 1), k.transpose(0, 1), qkv[:, 2], packing.cu_seqlens,
+                                   window=window, dropout_p=drop, backend=self.backend).flatten(1)
+        else:  # (B, T, 3, heads, D) -> q, k (B, heads, T, D)
+            q, k = apply_rope(qkv[:, :, :2].permute(2, 0, 3, 1, 4), *rope).unbind(0)
+            out = attention(q, k, qkv[:, :, 2].transpose(1, 2), window=window, key_padding_mask=key_padding_mask,
+                            dropout_p=drop, backend=self.backend)
+            out = out.transpose(1, 2).flatten(2)
         return self.out_drop(self.Wo(out))
 
 
@@ -161,20 +164,28 @@ class M2BertEncoder(nn.Module):
                        output_hidden_states: bool = False):
         """The layer stack on (B, T, hidden) input embeddings (HF `inputs_embeds`): -> (B, T, hidden)."""
         c = self.config
+        B, T, _ = embeds.shape
         x = self.embed_drop(self.embed_norm(embeds))
-        mask = None if mask is None else mask.bool()
-        packing = Packing.of(mask)
-        if packing is None:
-            mask = None  # no padding in this batch: no masks at all
-        else:
+        if mask is not None:
+            mask = mask.bool()
+            if bool(mask.all()):
+                mask = None  # no padding in this batch: no masks at all
+        packing = Packing(mask) if c.unpad and mask is not None and Packing.applies(mask) else None
+        ropes = {}
+        for name, table in (("global", self.rope_global), ("local", self.rope_local)):
+            cos, sin = table.tables(T, x.dtype)
+            if packing is not None:
+                cos, sin = cos[packing.positions], sin[packing.positions]
+            ropes[name] = cos, sin
+        if packing is not None:
             x = packing.unpad(x)
         half = c.local_window // 2
         hidden = [x]
         for i, layer in enumerate(self.layers):
             if c.is_global(i):
-                x = layer(x, self.rope_global, None, mask, packing)
+                x = layer(x, ropes["global"], None, mask, packing)
             else:
-                x = layer(x, self.rope_local, (half, half), mask, packing)
+                x = layer(x, ropes["local"], (half, half), mask, packing)
             hidden.append(x)
         x = self.final_norm(x)
         if packing is not None:  # padded positions come back as zeros

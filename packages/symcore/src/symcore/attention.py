@@ -54,6 +54,38 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
     return _naive(q, k, v, causal, window, key_padding_mask, dropout_p, scale)
 
 
+def attention_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor, *,
+                     causal: bool = False, window: tuple[int, int] | None = None, dropout_p: float = 0.0,
+                     scale: float | None = None, backend: str = "auto") -> torch.Tensor:
+    """Self-attention over sequences packed back to back (no padding anywhere): q, k, v (N, H, D) — views are
+    fine — with sequence i at rows ``cu_seqlens[i]:cu_seqlens[i+1]`` (int32, flash-attn's varlen layout) -> (N, H, D).
+
+    Each sequence's positions start at 0. flash-attn's varlen kernel runs it in one call on CUDA; otherwise each
+    sequence goes through `attention` (sdpa, blocked when windowed and long) with no mask at all, which on CPU is
+    cheaper than padding the batch and masking.
+    """
+    if q.dim() != 3 or k.shape != v.shape or q.shape[0] != k.shape[0] or q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"attention_varlen wants packed (N,H,D) tensors, got q{tuple(q.shape)} k{tuple(k.shape)}")
+    window = None if window is None else (int(window[0]), int(window[1]))
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    one = q.new_empty(1, q.shape[1], 1, q.shape[2])  # dtype/device stand-in for backend selection
+    if select_backend(one, one[:, : k.shape[1]], backend, causal=causal, window=window) == "flash":
+        import flash_attn
+
+        lengths = cu_seqlens[1:] - cu_seqlens[:-1]
+        max_len = int(lengths.max()) if lengths.numel() else 0
+        cu = cu_seqlens.to(device=q.device, dtype=torch.int32)
+        return flash_attn.flash_attn_varlen_func(q, k, v, cu, cu, max_len, max_len, dropout_p=dropout_p,
+                                                 softmax_scale=scale, causal=causal,
+                                                 window_size=(-1, -1) if window is None else window)
+    inner = "sdpa" if backend in ("auto", "flash") else backend
+    bounds = cu_seqlens.tolist()
+    outs = [attention(*(x[s:e].transpose(0, 1)[None] for x in (q, k, v)), causal=causal, window=window,
+                      dropout_p=dropout_p, scale=scale, backend=inner)[0].transpose(0, 1)
+            for s, e in zip(bounds[:-1], bounds[1:], strict=True) if e > s]
+    return torch.cat(outs) if outs else q.new_empty(q.shape)
+
+
 # ----------------------------------------------------------------------------------------------- dispatch
 
 

@@ -115,6 +115,12 @@ class RotaryEmbedding(nn.Module):
             size = max(needed, 2 * self.max_len)
             self.cos, self.sin = rope_cache(size, self.head_dim, self.base, self.cos.device, self.cos.dtype)
 
+    def tables(self, length: int, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cos, sin) for positions 0..length-1, each (length, head_dim): for callers that index positions
+        themselves (e.g. packed variable-length batches) and rotate with `apply_rope`."""
+        self._grow(length)
+        return self.cos[:length].to(dtype or self.cos.dtype), self.sin[:length].to(dtype or self.sin.dtype)
+
     def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None, offset: int = 0) -> torch.Tensor:
         """x (B,H,T,D) at positions ``offset..offset+T-1``, or at explicit ``positions`` (T,) / (B,T)."""
         if positions is None:
