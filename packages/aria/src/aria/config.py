@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import yaml
+from symcore.atomic import atomic_write
 
 ARIA_VOCAB_SIZE = 17_727
 
@@ -61,7 +62,7 @@ class AriaConfig:
         return cls(**data)
 
     def to_yaml(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        atomic_write(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> AriaConfig:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from symcore.errors import AudioError, MidiError
+from symcore.midi_write import write_midi
 
 SAMPLE_RATE = 16000
 SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/soundfonts", "/usr/share/sounds/sf3")
@@ -157,7 +158,7 @@ def piano_midi(src: str | Path, dst: str | Path) -> None:
     for t in keep:
         t.program = 0
         score.tracks.append(t)
-    score.dump_midi(str(dst))
+    write_midi(score, dst)
 
 
 def content_key(path: str | Path, *extra: str) -> str:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from symcore.atomic import atomic_path
 
 from hiertrans.data import Piece, midi_notes
 from hiertrans.metrics import all_scores, notes_to_frames
@@ -60,7 +61,7 @@ def write_csv(rows: list[dict], path: str | Path) -> None:
     if not rows:
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         for r in rows:

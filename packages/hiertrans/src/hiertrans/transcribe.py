@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from symcore.errors import AudioError
+from symcore.midi_write import write_midi
 from symtok import transcription as tt
 
 from hiertrans import generate
@@ -141,5 +142,4 @@ def write_notes_midi(notes: dict[str, np.ndarray], path: str | Path) -> None:
         t0 = int(round(on * 1000))
         track.notes.append(symusic.Note(t0, max(int(round(off * 1000)) - t0, 1), int(p), int(np.clip(v, 1, 127))))
     score.tracks.append(track)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    score.dump_midi(str(path))
+    write_midi(score, path)

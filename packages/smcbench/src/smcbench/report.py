@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from symcore.atomic import atomic_path, atomic_write
 
 from smcbench.tasks import ALL_TASKS
 
@@ -42,7 +43,7 @@ def tables(summary, out_dir: Path, title: str = "SMC benchmark") -> str:
     """Writes results.csv, results.md and results.png into out_dir; returns the Markdown."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tasks = [t for t in ALL_TASKS if any(t in s for s in summary.values())]
-    with (out_dir / "results.csv").open("w", newline="") as fh:
+    with atomic_path(out_dir / "results.csv") as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["model", "task", "metric", "mean", "std", "n_seeds"])
         for model, res in summary.items():
@@ -56,7 +57,7 @@ def tables(summary, out_dir: Path, title: str = "SMC benchmark") -> str:
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {mean:.3f} |")
     lines += ["", "Metrics: " + ", ".join(f"{t} {ALL_TASKS[t].metric}" for t in tasks) + "; mean ± std over seeds."]
     md = "\n".join(lines) + "\n"
-    (out_dir / "results.md").write_text(md)
+    atomic_write(out_dir / "results.md", md)
     _chart(summary, tasks, out_dir / "results.png", title)
     return md
 
@@ -101,5 +102,5 @@ def probe_table(out_dir: Path) -> str:
         lines.append("| chance (majority) | " + " | ".join(
             f"{first[n]['chance']:.3f}" if n in first else "—" for n in names) + " |")
     md = "\n".join(lines) + "\n"
-    (Path(out_dir) / "probes.md").write_text(md)
+    atomic_write(Path(out_dir) / "probes.md", md)
     return md

@@ -8,8 +8,6 @@ Profiles: `quick` (short sequences, a capped training subset, few epochs, fold 0
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -17,6 +15,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from symcore.atomic import atomic_write
 from torch import nn
 
 from smcbench.data import TaskDataModule
@@ -45,11 +44,7 @@ PROFILES = {
 
 
 def _atomic_json(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(obj, fh, indent=1)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(obj, indent=1))
 
 
 class _Estimate(L.Callback):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from symcore.atomic import atomic_path
 from symcore.paths import cache_root, data_root
 
 from smcbench.tasks import Piece, TaskData, get_task
@@ -49,10 +48,8 @@ def _write(data: TaskData, path: Path) -> None:
         "folds": np.array([-1 if p.fold is None else p.fold for p in data.pieces], np.int64),
         "skipped": np.array([f"{f}\t{r}" for f, r in data.skipped], dtype=str),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    with os.fdopen(fd, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
-    os.replace(tmp, path)
 
 
 def _read(spec, path: Path) -> TaskData:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import symusic
 from symcore.errors import EmptyMidiError, MidiError
+from symcore.midi_write import write_midi
 from symcore.notes import NoteArray
 
 from symtok.aria_augment import pitch_aug, tempo_aug, velocity_aug
@@ -237,9 +238,7 @@ class AbsTokenizer:
         return score
 
     def write_midi(self, tokens_or_ids, path: str | Path) -> Path:
-        path = Path(path)
-        self.to_score(tokens_or_ids).dump_midi(str(path))
-        return path
+        return write_midi(self.to_score(tokens_or_ids), path)
 
     # ------------------------------------------------------------------ augmentation and <D>
     add_dim_token = staticmethod(add_dim_token)

@@ -9,11 +9,10 @@ piece in about two seconds, so each parsed piece is kept as a small .npz under t
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from symcore.atomic import atomic_path
 from symcore.paths import cache_root
 
 from smcbench.tasks.spelling import KEY_ID, ROOT_ID
@@ -90,12 +89,9 @@ def wir_piece(folder: Path):
                      for (a, b), r, k, t in zip(z["span_times"], z["roots"], z["keys"], z["names"])]
             return z["notes"], z["downbeats"], spans
     notes, downbeats, spans = _parse(folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    with os.fdopen(fd, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, notes=notes, downbeats=downbeats,
                  span_times=np.array([(s[0], s[1]) for s in spans], np.float64).reshape(-1, 2),
                  roots=np.array([s[2] for s in spans], np.int64), keys=np.array([s[3] for s in spans], np.int64),
                  names=np.array([s[4] for s in spans], dtype=str))
-    os.replace(tmp, path)
     return notes, downbeats, spans
