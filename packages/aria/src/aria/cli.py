@@ -41,6 +41,7 @@ def cmd_generate(a) -> int:
 
 def cmd_embed(a) -> int:
     import numpy as np
+    from symcore.atomic import atomic_path, atomic_write
 
     from aria.data import expand_files, get_tokenizer
     from aria.embed import embed_files
@@ -55,13 +56,14 @@ def cmd_embed(a) -> int:
     embs, kept, failed = embed_files(model, get_tokenizer(), files, a.notes_per_slice, a.max_len)
     for path, reason in failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
-    if failed and a.strict:
-        raise SystemExit(f"error: {len(failed)} of {len(files)} files could not be embedded (--strict)")
+    if failed and (a.strict or not kept):  # nothing embedded is a failure even without --strict
+        raise SystemExit(f"error: {len(failed)} of {len(files)} files could not be embedded"
+                         + (" (--strict)" if a.strict else ""))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, embs)
-    index = out.with_suffix(".index.txt")
-    index.write_text("".join(f"{p}\n" for p in kept))
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, embs)
+    index = atomic_write(out.with_suffix(".index.txt"), "".join(f"{p}\n" for p in kept))
     print(f"wrote {embs.shape[0]} x {embs.shape[1]} embeddings to {out}, rows listed in {index}"
           + (f"; skipped {len(failed)} files" if failed else ""))
     return 0

@@ -45,23 +45,24 @@ def cmd_run(args) -> int:
 
     make = encoder_factory(args.model, args.ckpt, args.config)
     name = args.name or args.model
-    failed = []
+    failed, done = [], 0
     for task in _task_list(args.tasks):
         for seed in range(args.seeds):
             for fold in folds_for(task, args.profile):
                 try:
                     rec = run_one(task, make, name, profile=args.profile, seed=seed, fold=fold, out_dir=args.out,
                                   data_root=args.data_root, progress=not args.no_progress, limit=args.limit)
+                    done += 1
                     print(f"[smcbench] {name} {task} seed {seed} fold {fold}: {rec['metric']} {rec['test']:.4f} "
                           f"(best valid {rec['best_val']:.4f} at epoch {rec['best_epoch']})")
                 except (FileNotFoundError, ValueError) as exc:
                     failed.append((task, str(exc)))
                     print(f"[smcbench] {task}: skipped: {exc}")
-    md = tables(summarise(collect([Path(args.out) / "runs"])), Path(args.out))
-    print(md)
+    if (Path(args.out) / "runs").is_dir():  # absent when nothing has ever run into this folder
+        print(tables(summarise(collect([Path(args.out) / "runs"])), Path(args.out)))
     if failed:
         print("skipped tasks:\n" + "\n".join(f"  {t}: {r}" for t, r in failed))
-    return 1 if failed and args.strict else 0
+    return 1 if not done or (failed and args.strict) else 0
 
 
 def cmd_report(args) -> int:
@@ -95,7 +96,7 @@ def cmd_probe(args) -> int:
     for f, reason in failed:
         print(f"skipped {f}: {reason}")
     print(probe_table(out))
-    return 1 if failed and args.strict else 0
+    return 1 if not results or (failed and args.strict) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
