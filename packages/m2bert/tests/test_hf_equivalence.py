@@ -102,11 +102,12 @@ def test_cp_embedding_and_official_layout():
     torch.testing.assert_close(got[mask], ref[mask], rtol=1e-5, atol=1e-5)
 
 
-def test_training_gradients_match_hf():
-    """Backward too (hand-written RoPE backward, blocked local attention, unpadded layer stack): every weight's
-    gradient of a loss on the real positions equals HF's."""
+@pytest.mark.parametrize("unpad", [False, True])
+def test_training_gradients_match_hf(unpad):
+    """Backward too (hand-written RoPE and GeGLU backwards, blocked local attention, packed or padded layer
+    stack): every weight's gradient of a loss on the real positions equals HF's."""
     hf = _hf_model("sdpa")
-    ours = M2BertEncoder(CFG)
+    ours = M2BertEncoder(replace(CFG, unpad=unpad))
     ours.load_state_dict(hf_to_ours(hf.state_dict()), strict=False)
     torch.manual_seed(5)
     x = torch.randn(2, 100, CFG.hidden_size)

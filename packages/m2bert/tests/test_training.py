@@ -108,3 +108,12 @@ def test_pretrain_fit_exports_a_loadable_encoder(midi_files, tmp_path):
         torch.testing.assert_close(enc(tokens), module.encoder(tokens))
     ft = M2BertFinetuneModule(num_classes=3, encoder_weights=str(path))
     assert torch.equal(ft.encoder.layers[0].attn.Wqkv.weight, module.encoder.layers[0].attn.Wqkv.weight)
+    # `m2bert export` of a Lightning checkpoint (config from its hyper-parameters, weights-only loading)
+    from m2bert.cli import main as cli_main
+
+    trainer.save_checkpoint(tmp_path / "last.ckpt")
+    cli_main(["export", str(tmp_path / "last.ckpt"), str(tmp_path / "exported.safetensors")])
+    again = load_encoder(tmp_path / "exported.safetensors").eval()
+    assert again.config == module.config
+    with torch.no_grad():
+        torch.testing.assert_close(again(tokens), enc(tokens))

@@ -23,24 +23,16 @@ def export(argv: list[str]) -> None:
     """Write the encoder of a Lightning checkpoint as safetensors (+ config metadata) for fine-tuning/smcbench."""
     import argparse
 
-    from symcore.weights import load_weights
-
-    from m2bert.config import EncoderConfig
-    from m2bert.export import save_encoder
-    from m2bert.model import M2BertEncoder
+    from m2bert.export import export_checkpoint
 
     ap = argparse.ArgumentParser(prog="m2bert export")
     ap.add_argument("ckpt")
     ap.add_argument("out")
     a = ap.parse_args(argv)
-    raw = load_weights(a.ckpt)
-    hp = raw.get("hyper_parameters", {})
-    state = {k.removeprefix("encoder."): v for k, v in raw.get("state_dict", raw).items() if k.startswith("encoder.")}
-    if not state:
-        raise SystemExit(f"{a.ckpt}: no encoder.* weights (not an m2bert Lightning checkpoint)")
-    enc = M2BertEncoder(EncoderConfig.from_name(hp.get("preset", "tiny"), **(hp.get("encoder") or {})))
-    enc.load_state_dict(state)
-    print(f"wrote {save_encoder(enc, a.out, objective=str(hp.get('objective', '')))}")
+    try:
+        print(f"wrote {export_checkpoint(a.ckpt, a.out)}")
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -49,10 +49,11 @@ class EncoderConfig:
     """Std of the truncated-normal init (output projections use init_std / sqrt(2 * num_layers), as HF)."""
     attn_backend: str = "auto"
     """symcore.attention backend: "auto", "sdpa", "naive" or "flash"."""
-    unpad: bool = True
+    unpad: bool = False
     """When a batch is right-padded, drop the padding: the layer stack runs on the real tokens packed back to back
-    and attention per sequence (symcore.attention.attention_varlen). Outputs at padded positions are then zeros,
-    otherwise meaningless. Other padding patterns always run padded with a key mask."""
+    and attention per sequence (symcore.attention.attention_varlen: one flash-attn varlen call on CUDA, a loop of
+    SDPA calls elsewhere). Outputs at padded positions are then zeros, otherwise meaningless. Off by default: on
+    CPU it measured slower than padded attention with a key mask (benchmarks/results/m2bert_throughput.md)."""
 
     def __post_init__(self):
         if self.hidden_size % self.num_heads:

@@ -1,6 +1,9 @@
 """M2BERT in a few minutes on CPU, no shared data: pretrain a tiny encoder (RC(4,12,12) + pianoroll) on the
 music21 corpus, then fine-tune it on the SATB voice of every chorale note (soprano = melody), against the same
-model without pretraining.  Run: `python -m m2bert.demo [--files 120] [--pretrain-steps 200]`.
+model without pretraining.  Run: `python -m m2bert.demo [--files 120] [--pretrain-steps 150] [--out DIR]`.
+
+Writes DIR/encoder.safetensors (default outputs/demo/m2bert, through symcore.weights: safetensors, atomic), which
+`python -m smcbench.demo` then compares with a random encoder (`make demo` runs the two in that order).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--finetune-steps", type=int, default=60)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--out", default="outputs/demo/m2bert", help="where encoder.safetensors is written")
     a = ap.parse_args(argv)
     L.seed_everything(0, verbose=False)
     t0 = time.time()
@@ -56,10 +60,10 @@ def main(argv=None) -> dict:
             last = pre.compute_losses(next(iter(loader))["tokens"])["loss"].item()
         print(f"[m2bert demo] pretrained tiny encoder: loss {first:.3f} -> {last:.3f} "
               f"in {a.pretrain_steps} steps ({time.time() - t0:.0f} s)")
-        weights = str(Path(root) / "encoder.safetensors")
         from m2bert.export import save_encoder
 
-        save_encoder(pre.encoder, weights)
+        weights = str(save_encoder(pre.encoder, Path(a.out) / "encoder.safetensors", objective="denoise"))
+        print(f"[m2bert demo] encoder written to {weights}")
 
         results = {}
         for name, enc in (("pretrained", weights), ("scratch", None)):

@@ -23,13 +23,31 @@ def save_encoder(encoder: M2BertEncoder, path: str | Path, **extra_metadata: str
 
 def read_config(path: str | Path) -> EncoderConfig | None:
     """The EncoderConfig stored in a safetensors export (None for other files)."""
-    if not str(path).endswith(".safetensors"):
-        return None
-    from safetensors import safe_open
+    from symcore.weights import is_safetensors, read_metadata
 
-    with safe_open(str(path), "pt") as fh:
-        meta = fh.metadata() or {}
+    if not is_safetensors(path):
+        return None
+    meta = read_metadata(path)
     return EncoderConfig.from_dict(json.loads(meta["config"])) if "config" in meta else None
+
+
+def export_checkpoint(ckpt: str | Path, out: str | Path) -> Path:
+    """The encoder of an M2BertPretrainModule/M2BertFinetuneModule Lightning checkpoint -> safetensors export.
+
+    The encoder config comes from the checkpoint's hyper-parameters (preset + overrides), so the whole file is
+    read with weights-only unpickling (symcore.weights.load_checkpoint), not just its state_dict.
+    """
+    from symcore.weights import load_checkpoint
+
+    raw = load_checkpoint(ckpt)
+    hp = dict(raw.get("hyper_parameters") or {})
+    prefix = "encoder."
+    state = {k.removeprefix(prefix): v for k, v in raw.get("state_dict", raw).items() if k.startswith(prefix)}
+    if not state:
+        raise ValueError(f"{ckpt}: no encoder.* weights (not an m2bert Lightning checkpoint)")
+    encoder = M2BertEncoder(EncoderConfig.from_name(hp.get("preset", "tiny"), **(hp.get("encoder") or {})))
+    encoder.load_state_dict(state)
+    return save_encoder(encoder, out, objective=str(hp.get("objective", "")))
 
 
 def load_encoder(path: str | Path, config: EncoderConfig | None = None) -> M2BertEncoder:

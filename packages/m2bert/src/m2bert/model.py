@@ -84,17 +84,39 @@ class SelfAttention(nn.Module):
                 packing: Packing | None = None):
         """x (B, T, H), or (N, H) packed real tokens when `packing` is given; rope = (cos, sin) per position."""
         drop = self.dropout if self.training else 0.0
-        qkv = self.Wqkv(x).unflatten(-1, (3, self.num_heads, self.head_dim))  # (..., T, 3, heads, D)
-        if packing is not None:  # (N, 3, heads, D): RoPE on q and k as one strided view -> (2, heads, N, D)
-            q, k = apply_rope(qkv[:, :2].permute(1, 2, 0, 3), *rope).unbind(0)
-            out = attention_varlen(q.transpose(0, 1), k.transpose(0, 1), qkv[:, 2], packing.cu_seqlens,
+        # (..., T, 3, heads, D) split (not sliced: slicing's backward zero-fills a full-size gradient per slice)
+        qk, v = self.Wqkv(x).unflatten(-1, (3, self.num_heads, self.head_dim)).split([2, 1], dim=-3)
+        if packing is not None:  # (N, 2, heads, D): RoPE on q and k as one strided view -> (2, heads, N, D)
+            q, k = apply_rope(qk.permute(1, 2, 0, 3), *rope).unbind(0)
+            out = attention_varlen(q.transpose(0, 1), k.transpose(0, 1), v.squeeze(1), packing.cu_seqlens,
                                    window=window, dropout_p=drop, backend=self.backend).flatten(1)
-        else:  # (B, T, 3, heads, D) -> q, k (B, heads, T, D)
-            q, k = apply_rope(qkv[:, :, :2].permute(2, 0, 3, 1, 4), *rope).unbind(0)
-            out = attention(q, k, qkv[:, :, 2].transpose(1, 2), window=window, key_padding_mask=key_padding_mask,
+        else:  # (B, T, 2, heads, D) -> q, k (B, heads, T, D)
+            q, k = apply_rope(qk.permute(2, 0, 3, 1, 4), *rope).unbind(0)
+            out = attention(q, k, v.squeeze(2).transpose(1, 2), window=window, key_padding_mask=key_padding_mask,
                             dropout_p=drop, backend=self.backend)
             out = out.transpose(1, 2).flatten(2)
         return self.out_drop(self.Wo(out))
+
+
+class _GeGLUAct(torch.autograd.Function):
+    """gelu(value) * gate on the (..., 2F) projection, with a backward that writes both halves' gradients into one
+    (..., 2F) buffer: autograd's version ends in a cat of the two halves plus temporaries for each product."""
+
+    @staticmethod
+    def forward(ctx, h):
+        value, gate = h.chunk(2, dim=-1)
+        ctx.save_for_backward(h)
+        return F.gelu(value).mul_(gate)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (h,) = ctx.saved_tensors
+        value, gate = h.chunk(2, dim=-1)
+        out = torch.empty_like(h)
+        d_value, d_gate = out.chunk(2, dim=-1)
+        torch.mul(F.gelu(value), grad, out=d_gate)
+        torch.ops.aten.gelu_backward.grad_input(grad * gate, value, grad_input=d_value)
+        return out
 
 
 class GeGLU(nn.Module):
@@ -105,8 +127,7 @@ class GeGLU(nn.Module):
         self.Wo = nn.Linear(intermediate_size, hidden_size, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        value, gate = self.Wi(x).chunk(2, dim=-1)
-        return self.Wo(self.drop(F.gelu(value) * gate))
+        return self.Wo(self.drop(_GeGLUAct.apply(self.Wi(x))))
 
 
 class EncoderLayer(nn.Module):

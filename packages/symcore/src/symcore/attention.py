@@ -79,10 +79,12 @@ def attention_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqle
                                                  softmax_scale=scale, causal=causal,
                                                  window_size=(-1, -1) if window is None else window)
     inner = "sdpa" if backend in ("auto", "flash") else backend
-    bounds = cu_seqlens.tolist()
-    outs = [attention(*(x[s:e].transpose(0, 1)[None] for x in (q, k, v)), causal=causal, window=window,
-                      dropout_p=dropout_p, scale=scale, backend=inner)[0].transpose(0, 1)
-            for s, e in zip(bounds[:-1], bounds[1:], strict=True) if e > s]
+    lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
+    # split, not slicing: autograd joins the pieces' gradients with one cat instead of a zero-filled full-size
+    # tensor per piece
+    outs = [attention(qi.transpose(0, 1)[None], ki.transpose(0, 1)[None], vi.transpose(0, 1)[None], causal=causal,
+                      window=window, dropout_p=dropout_p, scale=scale, backend=inner)[0].transpose(0, 1)
+            for qi, ki, vi in zip(q.split(lengths), k.split(lengths), v.split(lengths), strict=True) if len(qi)]
     return torch.cat(outs) if outs else q.new_empty(q.shape)
 
 
@@ -167,6 +169,14 @@ def _visible(tq: int, tk: int, causal: bool, window, device: torch.device) -> to
         return ok
 
 
+@functools.lru_cache(maxsize=64)
+def _additive(tq: int, tk: int, causal: bool, window, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The cached (Tq, Tk) mask as 0 / -inf: SDPA would otherwise convert a boolean mask on every call."""
+    with torch.inference_mode(False), torch.no_grad():
+        ok = _visible(tq, tk, causal, window, device)
+        return torch.zeros(ok.shape, dtype=dtype, device=device).masked_fill_(~ok, float("-inf"))
+
+
 def visibility_mask(tq: int, tk: int, *, causal: bool = False, window=None, key_padding_mask=None,
                     device=None) -> torch.Tensor | None:
     """Boolean "query may see key" mask, (Tq,Tk) or (B,1,Tq,Tk) with padding; None when everything is visible."""
@@ -189,6 +199,9 @@ def _sdpa(q, k, v, causal, window, key_padding_mask, dropout_p, scale):
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=scale)
         if tq == tk:  # SDPA's is_causal aligns top-left, which equals ours only for square masks
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True, scale=scale)
+    if key_padding_mask is None and tq <= tk:  # every query sees at least its own position
+        mask = _additive(tq, tk, causal, window, q.dtype, q.device)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
     mask = visibility_mask(tq, tk, causal=causal, window=window, key_padding_mask=key_padding_mask, device=q.device)
     mask, has_key = _guard_empty_rows(mask, key_padding_mask is not None or tq > tk)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
@@ -258,7 +271,7 @@ def blocked_local_attention(q, k, v, *, causal: bool = False, window: tuple[int,
 
     qb = F.pad(q, (0, 0, 0, tp - t)).reshape(b_ * h, nb, block, d)
     out = F.scaled_dot_product_attention(qb, spans(k), spans(v), attn_mask=ok, dropout_p=dropout_p, scale=scale)
-    if has_key is not None and key_padding_mask is not None:
+    if has_key is not None:
         out = out * has_key
     return out.view(b_, h, tp, d)[:, :, :t]
 
@@ -266,12 +279,14 @@ def blocked_local_attention(q, k, v, *, causal: bool = False, window: tuple[int,
 def _guard_empty_rows(mask: torch.Tensor, may_be_empty: bool):
     """Let rows without any visible key see everything (finite softmax, finite grads); the caller zeroes them.
 
-    Without padding and with Tq <= Tk every query sees at least its own position, so the guard is skipped; it never
-    inspects values on the host, so it costs no device synchronisation.
+    Without padding and with Tq <= Tk every query sees at least its own position, so the guard is skipped. On CUDA it
+    never inspects values on the host (no device synchronisation); elsewhere it checks whether any row is empty.
     """
     if not may_be_empty:
         return mask, None
     has_key = mask.any(-1, keepdim=True)
+    if not mask.is_cuda and bool(has_key.all()):  # free to check off-GPU: then no guard and no zeroing pass
+        return mask, None
     return mask | ~has_key, has_key
 
 
