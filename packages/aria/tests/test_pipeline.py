@@ -114,3 +114,14 @@ def test_segments_and_file_level_aggregation(encoded, tokenizer):
                            for i in range(len(ds))])
     expected = torch.stack([seg[[k for k, f in enumerate(files) if f == j]].mean(0) for j in range(3)])
     torch.testing.assert_close(probs, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_smcbench_probe_adapter_embeds_real_midi(tmp_path, piano_midis):
+    encoders = pytest.importorskip("smcbench.encoders", reason="smcbench not installed")
+    torch.manual_seed(0)
+    save_checkpoint(Aria(AriaConfig.preset("tiny", max_seq_len=256)), tmp_path / "a.safetensors")
+    model = encoders.encoder_factory("aria", tmp_path / "a.safetensors")()
+    e1, e2 = (encoders.file_embedding(model, p, max_len=256) for p in piano_midis[:2])
+    assert e1.shape == (512,) and np.isfinite(e1).all() and not np.allclose(e1, e2)
+    with pytest.raises(ValueError, match="needs --ckpt"):
+        encoders.encoder_factory("aria")

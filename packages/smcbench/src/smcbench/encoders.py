@@ -3,13 +3,16 @@
 
 - `scratch`: an M2BERT encoder of the given preset, randomly initialised (the no-pretraining baseline);
 - `m2bert`, `midibert-mlm` (or any label): an M2BERT-family encoder exported as safetensors by
-  `m2bert pretrain` — the preset comes from the file's metadata, or `--config`.
+  `m2bert pretrain` — the preset comes from the file's metadata, or `--config`;
+- `aria`: an Aria checkpoint with an embedding head (`aria.weights.load_checkpoint`: ours, Lightning or official);
+  it reads AbsTokenizer ids, so `file_embedding` hands it to `aria.embed` (mean of slice embeddings at `<E>`).
 Weights are read only through symcore.weights (safetensors, or torch.load with weights_only=True).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +26,15 @@ def encoder_factory(model: str, ckpt: str | Path | None = None, config: str = "t
     from m2bert.config import EncoderConfig
     from m2bert.model import M2BertEncoder
 
+    if model == "aria":
+        if ckpt is None:
+            raise ValueError("model 'aria' needs --ckpt (an Aria checkpoint with an embedding head)")
+        from aria.weights import load_checkpoint as load_aria
+
+        aria = load_aria(ckpt)
+        if aria.emb_head is None:
+            raise ValueError(f"{ckpt}: this Aria checkpoint has no embedding head (emb_dim is None)")
+        return lambda: copy.deepcopy(aria)
     if model == "scratch" and ckpt is None:
         cfg = EncoderConfig.from_name(config)
         return lambda: M2BertEncoder(cfg)
@@ -38,6 +50,8 @@ def encoder_factory(model: str, ckpt: str | Path | None = None, config: str = "t
 @torch.no_grad()
 def file_embedding(encoder: nn.Module, path: Path, max_len: int = 512) -> np.ndarray:
     """Mean over segments of the mean hidden state of real tokens: a frozen per-file embedding."""
+    if _is_aria(encoder):
+        return _aria_embedding(encoder, path, max_len)
     from symcore.notes import load_notes
     from symtok.cp import CPTokenizer
 
@@ -53,3 +67,30 @@ def file_embedding(encoder: nn.Module, path: Path, max_len: int = 512) -> np.nda
     m = torch.from_numpy(mask)[..., None].float()
     seg = (h * m).sum(1) / m.sum(1).clamp_min(1)  # (S,H)
     return seg.mean(0).numpy()
+
+
+def _is_aria(encoder: nn.Module) -> bool:
+    try:
+        from aria.model import Aria
+    except ImportError:  # aria not installed: nothing can be an Aria model
+        return False
+    return isinstance(encoder, Aria)
+
+
+@functools.cache
+def _aria_tokens():
+    from aria.data import get_tokenizer
+    from aria.tokens import TokenTables
+
+    tok = get_tokenizer()
+    return tok, TokenTables(tok.vocab)
+
+
+def _aria_embedding(model: nn.Module, path: Path, max_len: int) -> np.ndarray:
+    """Aria's own file embedding; slices of ~max_len/3.4 notes (a note is ~3.4 tokens with its `<T>`s), so
+    a 512-token context reads 150-note slices and the default 2048 upstream's 300."""
+    from aria.embed import file_embedding as aria_file_embedding
+
+    tok, tables = _aria_tokens()
+    return aria_file_embedding(model, tables, tok.encode_file(path), notes_per_slice=min(300, max_len * 10 // 34),
+                               max_len=max_len)
