@@ -171,21 +171,34 @@ def test_killed_run_resumes_with_identical_losses(model, request, tmp_path, one_
     _check_resume(base, killed, last_step, resumed)
 
 
-def test_m2bert_cli_config_resumes_with_ckpt_path_last(request, tmp_path, one_thread):
-    """`m2bert pretrain --config configs/m2bert/tiny.yaml ... --ckpt_path last` as users run it: the config's own
-    callbacks (last.ckpt in a fixed folder, StepSeed) make a run stopped after step 5 resume with identical losses
-    (without the config's StepSeed the resumed masks differ and this fails)."""
-    pytest.importorskip("m2bert")
+@pytest.mark.parametrize("model", ["m2bert", "aria"])
+def test_cli_config_resumes_with_ckpt_path_last(model, request, tmp_path, one_thread):
+    """`m2bert pretrain --config configs/m2bert/tiny.yaml` / `aria fit --config configs/aria/tiny.yaml`, then the
+    same with `--ckpt_path last`, as users run them: the configs' own callbacks (last.ckpt in a fixed folder,
+    StepSeed) make a run stopped after step 5 resume with identical losses (without the config's StepSeed the
+    resumed masks / dropout differ and this fails)."""
+    pytest.importorskip(model)
     import csv
 
     import yaml
-    from m2bert.cli import main
 
-    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "m2bert" / "tiny.yaml").read_text())
-    cfg["model"].update(encoder={"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 48,
-                                 "embed_dim": 16, "local_window": 16}, warmup_steps=3, lr=3e-3)
-    cfg["data"].update(data=_files(request), seq_len=64, batch_size=BATCH, val_fraction=0.25, repeat=4,
-                       cache_dir=str(tmp_path / "cache"))  # 3 training files x 4 crops: 6 batches per epoch
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / model / "tiny.yaml").read_text())
+    if model == "m2bert":
+        from m2bert.cli import main
+
+        command, loss_key = ["pretrain"], "train/loss"
+        cfg["model"].update(encoder={"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 48,
+                                     "embed_dim": 16, "local_window": 16}, warmup_steps=3, lr=3e-3)
+        cfg["data"].update(data=_files(request), seq_len=64, batch_size=BATCH, val_fraction=0.25, repeat=4,
+                           cache_dir=str(tmp_path / "cache"))  # 3 training files x 4 crops: 6 batches per epoch
+    else:
+        from aria.cli import main
+
+        command, loss_key = ["fit"], "train/loss"
+        cfg["model"]["config"].update(resid_dropout=0.1)
+        cfg["model"].update(warmup_steps=3, lr=3e-3, total_steps=STEPS)  # the same schedule when stopped at 5
+        cfg["data"].update(files=_files(request), seq_len=64, batch_size=BATCH, val_fraction=0.0,
+                           cache_dir=str(tmp_path / "cache"))
     callbacks = cfg["trainer"]["callbacks"]
     ckpt = [c for c in callbacks if c.get("init_args", {}).get("save_last")]
     assert len(ckpt) == 1 and any(c["class_path"] == "symcore.resume.StepSeed" for c in callbacks)
@@ -197,14 +210,14 @@ def test_m2bert_cli_config_resumes_with_ckpt_path_last(request, tmp_path, one_th
                 c["init_args"]["dirpath"] = str(out / "checkpoints")
         ckpt[0]["init_args"]["every_n_train_steps"] = EVERY
         cfg["trainer"].update(max_steps=max_steps, max_epochs=None, log_every_n_steps=1, limit_val_batches=1,
-                              default_root_dir=str(out), enable_progress_bar=False,
-                              logger={"class_path": "lightning.pytorch.loggers.CSVLogger",
-                                      "init_args": {"save_dir": str(out), "name": "logs"}})
+                              limit_train_batches=EPOCH, default_root_dir=str(out), enable_progress_bar=False,
+                              accelerator="cpu", logger={"class_path": "lightning.pytorch.loggers.CSVLogger",
+                                                         "init_args": {"save_dir": str(out), "name": "logs"}})
         out.mkdir(exist_ok=True)
         (out / "config.yaml").write_text(yaml.safe_dump(cfg))
-        main(["pretrain", "--config", str(out / "config.yaml"), *extra])
+        main([*command, "--config", str(out / "config.yaml"), *extra])
         newest = max(out.glob("logs/version_*/metrics.csv"), key=lambda f: int(f.parent.name.split("_")[1]))
-        return {int(r["step"]) + 1: float(r["train/loss"]) for r in csv.DictReader(newest.open()) if r["train/loss"]}
+        return {int(r["step"]) + 1: float(r[loss_key]) for r in csv.DictReader(newest.open()) if r.get(loss_key)}
 
     base = run(tmp_path / "base", STEPS)
     stopped = run(tmp_path / "run", KILL_AT)
