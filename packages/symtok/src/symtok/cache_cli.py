@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(repr(cache))
     print(cache.report())
-    return 0
+    return 0 if len(cache) else 1  # no file could be tokenized: a failure even without --strict
 
 
 if __name__ == "__main__":
