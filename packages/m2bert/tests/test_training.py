@@ -117,3 +117,22 @@ def test_pretrain_fit_exports_a_loadable_encoder(midi_files, tmp_path):
     assert again.config == module.config
     with torch.no_grad():
         torch.testing.assert_close(again(tokens), enc(tokens))
+
+
+def test_stableadamw_option_takes_a_step(cp_arrays):
+    """optimizer="stableadamw" (torch-optimi, the paper's optimiser) configures and takes a real training step."""
+    optimi = pytest.importorskip("optimi", reason="torch-optimi provides StableAdamW")
+    module = M2BertPretrainModule(encoder=TINY, lr=1e-3, optimizer="stableadamw", warmup_steps=5)
+    conf = module.configure_optimizers()
+    opt = conf["optimizer"]
+    assert isinstance(opt, optimi.StableAdamW)
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0]
+    before = module.encoder.layers[0].attn.Wqkv.weight.detach().clone()
+    loss = module.compute_losses(_batch(cp_arrays)["tokens"])["loss"]
+    loss.backward()
+    opt.step()
+    conf["lr_scheduler"]["scheduler"].step()
+    after = module.encoder.layers[0].attn.Wqkv.weight
+    assert torch.isfinite(after).all() and not torch.equal(before, after)
+    with pytest.raises(ValueError, match="optimizer"):
+        M2BertPretrainModule(encoder=TINY, optimizer="sgd").configure_optimizers()

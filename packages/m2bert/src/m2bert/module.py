@@ -17,12 +17,26 @@ from m2bert.targets import pianoroll_dim, pianoroll_targets
 FIELDS = ("bar", "pos", "pitch", "dur")
 
 
-def _optimizer(module: L.LightningModule, lr: float, weight_decay: float, warmup_steps: int):
-    # No decay on LayerNorm weights and biases (the usual BERT recipe).
+OPTIMIZERS = ("adamw", "stableadamw")
+
+
+def _optimizer(module: L.LightningModule, lr: float, weight_decay: float, warmup_steps: int,
+               optimizer: str = "adamw"):
+    """AdamW, or StableAdamW (the paper's choice: AdamW with AdaFactor-style per-tensor update clipping, from
+    torch-optimi) with the same betas/eps and decoupled weight decay. No decay on LayerNorm weights and biases."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
     decay = [p for p in module.parameters() if p.requires_grad and p.dim() >= 2]
     rest = [p for p in module.parameters() if p.requires_grad and p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}],
-                            lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    if optimizer == "stableadamw":
+        try:
+            from optimi import StableAdamW
+        except ImportError as err:
+            raise ImportError("optimizer 'stableadamw' needs torch-optimi: pip install 'torch-optimi>=0.3'") from err
+        opt = StableAdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    else:
+        opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6)
     if warmup_steps <= 0:
         return opt
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup_steps))
@@ -39,7 +53,7 @@ class M2BertPretrainModule(L.LightningModule):
     def __init__(self, preset: str = "tiny", encoder: dict | None = None, objective: str = "denoise",
                  ranges: tuple[float, float, float] = (4, 12, 12), ratio: float | None = None,
                  pianoroll: bool = True, chroma: bool = True, lr: float = 2e-5, weight_decay: float = 0.01,
-                 warmup_steps: int = 0, export_name: str = "encoder.safetensors"):
+                 warmup_steps: int = 0, export_name: str = "encoder.safetensors", optimizer: str = "adamw"):
         super().__init__()
         if objective not in ("denoise", "mlm"):
             raise ValueError(f"objective must be 'denoise' or 'mlm', got {objective!r}")
@@ -86,7 +100,8 @@ class M2BertPretrainModule(L.LightningModule):
         self.log_dict({f"val/{k}": v for k, v in losses.items()}, sync_dist=True, batch_size=len(batch["tokens"]))
 
     def configure_optimizers(self):
-        return _optimizer(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.warmup_steps)
+        return _optimizer(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.warmup_steps,
+                          self.hparams.optimizer)
 
     def on_fit_end(self):
         # trainer.log_dir is a collective (broadcast) under DDP: every rank must ask, only rank 0 writes.
@@ -107,7 +122,8 @@ class M2BertFinetuneModule(L.LightningModule):
 
     def __init__(self, num_classes: int, level: str = "note", preset: str = "tiny", encoder: dict | None = None,
                  encoder_weights: str | None = None, lr: float = 2e-5, weight_decay: float = 0.01,
-                 warmup_steps: int = 0, d_a: int = 128, r: int = 4, ignore_index: int = -100):
+                 warmup_steps: int = 0, d_a: int = 128, r: int = 4, ignore_index: int = -100,
+                 optimizer: str = "adamw"):
         super().__init__()
         if level not in ("note", "sequence"):
             raise ValueError(f"level must be 'note' or 'sequence', got {level!r}")
@@ -150,4 +166,5 @@ class M2BertFinetuneModule(L.LightningModule):
         self._step(batch, "test")
 
     def configure_optimizers(self):
-        return _optimizer(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.warmup_steps)
+        return _optimizer(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.warmup_steps,
+                          self.hparams.optimizer)
