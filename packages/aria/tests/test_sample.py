@@ -75,3 +75,50 @@ def test_prompt_errors():
         generate(model, [], 5)
     with pytest.raises(ValueError, match="context"):
         generate(model, list(range(6, 40)) * 2, 5)
+
+
+def test_packed_decode_linears_agree_and_are_released():
+    from aria.model import _ACTIVE, _PACKS, linear, packed_linears
+
+    torch.manual_seed(0)
+    model = Aria(AriaConfig.preset("tiny", max_seq_len=64)).eval()
+    x = torch.randint(6, 500, (3, 1))
+    with torch.inference_mode():
+        cache = model.new_cache(3, 8)
+        plain = model(x, cache=cache)
+        with packed_linears(model, 3, keep=False):
+            packed_layers = [m for m in model.modules() if m in _ACTIVE]
+            got = model(x, cache=model.new_cache(3, 8))
+            h = torch.randn(3, 1, 64)
+            assert torch.allclose(linear(model.lm_head, h), torch.nn.functional.linear(h, model.lm_head.weight),
+                                  atol=1e-5)
+    if torch.backends.mkldnn.is_available():
+        assert len(packed_layers) == 2 * 5 + 2  # every block's qkv, attn_out, ffn x3, the LM and embedding heads
+    assert not any(m in _ACTIVE or m in _PACKS for m in model.modules())
+    torch.testing.assert_close(got, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_kept_packs_are_refreshed_when_weights_change():
+    from aria.model import packed_linears
+
+    torch.manual_seed(0)
+    model = Aria(AriaConfig.preset("tiny", max_seq_len=64)).eval()
+    x = torch.randint(6, 500, (2, 1))
+    with torch.inference_mode():
+        with packed_linears(model, 2):
+            before = model(x)
+        with torch.no_grad():
+            model.lm_head.weight.mul_(2.0)  # an optimizer step or load_state_dict: in place, new version
+        with packed_linears(model, 2):
+            after = model(x)
+        expected = model(x)  # plain path
+    torch.testing.assert_close(after, expected, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(before, after)
+
+
+def test_batched_greedy_decoding_equals_single_row():
+    torch.manual_seed(0)
+    model = Aria(AriaConfig.preset("tiny", max_seq_len=64))
+    greedy = SamplingConfig(temperature=0.0, min_p=None)
+    one = generate(model, [0, 7, 9, 11], 20, sampling=greedy)[0]
+    assert generate(model, [0, 7, 9, 11], 20, variations=3, sampling=greedy) == [one] * 3

@@ -116,3 +116,15 @@ def test_our_checkpoint_carries_its_config(tmp_path):
         assert torch.equal(again.state_dict()[k], v)
     with pytest.raises(ValueError, match="does not fit"):
         load_checkpoint(tmp_path / "m.safetensors", config=AriaConfig.preset("tiny", vocab_size=V, n_layers=3))
+
+
+def test_linear_weights_stay_column_major_through_a_checkpoint(tmp_path):
+    """The decode-speed layout (see model._column_major_linears) survives save/load; the file is contiguous."""
+    model = Aria(AriaConfig.preset("tiny", vocab_size=V))
+    save_checkpoint(model, tmp_path / "m.safetensors")
+    again = load_checkpoint(tmp_path / "m.safetensors")
+    for m in (again.lm_head, again.decoder.layers[0].qkv, again.decoder.layers[1].ffn_down):
+        assert m.weight.stride() == (1, m.weight.shape[0]) and m.weight.t().is_contiguous()
+    from safetensors.torch import load_file
+
+    assert all(t.is_contiguous() for t in load_file(tmp_path / "m.safetensors").values())

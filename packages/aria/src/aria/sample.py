@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from aria.model import Aria
+from aria.model import Aria, packed_linears
 
 BOS_ID, EOS_ID, PAD_ID, UNK_ID, DIM_ID = 0, 1, 2, 3, 4
 
@@ -97,22 +97,23 @@ def generate(model: Aria, prompt: list[int] | torch.Tensor, max_new_tokens: int,
     dim_ok = dim_ok.to(device) if dim_ok is not None else None
     out = torch.full((variations, total - n), PAD_ID, dtype=torch.long, device=device)
 
-    logits = model(seq, cache=cache, start_pos=0, last_only=True)[:, -1]  # prefill: (B,V)
-    steps = range(n, total)
-    for pos in tqdm(steps, desc="generating", unit="tok", disable=not progress, leave=False):
-        tok = next_token(logits, sampling, generator)
-        if sampling.force_end and pos >= total - sampling.dim_margin:
-            may = ~dim_placed & ~done
-            if dim_ok is not None:
-                may &= dim_ok[tok]
-            tok = torch.where(may, torch.full_like(tok, DIM_ID), tok)
-        tok = torch.where(done, torch.full_like(tok, PAD_ID), tok)
-        dim_placed |= tok == DIM_ID
-        done |= tok == EOS_ID
-        out[:, pos - n] = tok
-        if bool(done.all()) or pos + 1 == total:
-            break
-        logits = model(tok[:, None], cache=cache, start_pos=pos)[:, -1]
+    with packed_linears(model, variations):  # decode-step products of `variations` rows (prefill is not)
+        logits = model(seq, cache=cache, start_pos=0, last_only=True)[:, -1]  # prefill: (B,V)
+        steps = range(n, total)
+        for pos in tqdm(steps, desc="generating", unit="tok", disable=not progress, leave=False):
+            tok = next_token(logits, sampling, generator)
+            if sampling.force_end and pos >= total - sampling.dim_margin:
+                may = ~dim_placed & ~done
+                if dim_ok is not None:
+                    may &= dim_ok[tok]
+                tok = torch.where(may, torch.full_like(tok, DIM_ID), tok)
+            tok = torch.where(done, torch.full_like(tok, PAD_ID), tok)
+            dim_placed |= tok == DIM_ID
+            done |= tok == EOS_ID
+            out[:, pos - n] = tok
+            if bool(done.all()) or pos + 1 == total:
+                break
+            logits = model(tok[:, None], cache=cache, start_pos=pos)[:, -1]
 
     results = []
     for row in out.tolist():
