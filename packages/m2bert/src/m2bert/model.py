@@ -15,7 +15,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from symcore.attention import attention, attention_varlen, is_right_padded, pad
+from symcore.attention import attention, attention_varlen, is_right_padded, pad, unpad
 from symcore.rope import RotaryEmbedding, apply_rope
 from torch import nn
 
@@ -44,24 +44,16 @@ class CPEmbedding(nn.Module):
 
 
 class Packing:
-    """A right-padded batch as its real tokens back to back: the layer stack runs on (N, H) and attention per
-    sequence with no mask (`symcore.attention.attention_varlen`), so padding costs nothing anywhere. Each
-    sequence keeps its positions 0..len-1, which equal its positions in the padded batch only because it is
+    """A right-padded batch as its real tokens back to back (symcore.attention.unpad): the layer stack runs on
+    (N, H) and attention per sequence without any mask (`symcore.attention.attention_varlen`), so no work goes to
+    padding — one flash-attn varlen call on CUDA; on CPU the per-sequence loop measured slower (config.unpad).
+    Each sequence keeps positions 0..len-1, which equal its positions in the padded batch only because it is
     right-padded (real tokens first), hence that condition."""
 
-    def __init__(self, mask: torch.Tensor):
+    def __init__(self, x: torch.Tensor, mask: torch.Tensor):
         self.batch, self.seqlen = mask.shape
-        self.indices = torch.nonzero(mask.flatten()).flatten()
-        lengths = mask.sum(1)
-        self.cu_seqlens = F.pad(lengths.cumsum(0), (1, 0)).to(torch.int32)
+        self.x, self.indices, self.cu_seqlens, _ = unpad(x, mask)
         self.positions = torch.arange(self.seqlen, device=mask.device).expand(self.batch, -1)[mask]  # (N,)
-
-    @staticmethod
-    def applies(mask: torch.Tensor) -> bool:
-        return is_right_padded(mask)
-
-    def unpad(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, ...) -> (N, ...)
-        return x.flatten(0, 1).index_select(0, self.indices)
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:  # (N, ...) -> (B, T, ...), zeros at padding
         return pad(x, self.indices, self.batch, self.seqlen)
@@ -185,13 +177,13 @@ class M2BertEncoder(nn.Module):
                        output_hidden_states: bool = False):
         """The layer stack on (B, T, hidden) input embeddings (HF `inputs_embeds`): -> (B, T, hidden)."""
         c = self.config
-        B, T, _ = embeds.shape
+        T = embeds.shape[1]
         x = self.embed_drop(self.embed_norm(embeds))
         if mask is not None:
             mask = mask.bool()
             if bool(mask.all()):
                 mask = None  # no padding in this batch: no masks at all
-        packing = Packing(mask) if c.unpad and mask is not None and Packing.applies(mask) else None
+        packing = Packing(x, mask) if c.unpad and mask is not None and is_right_padded(mask) else None
         ropes = {}
         for name, table in (("global", self.rope_global), ("local", self.rope_local)):
             cos, sin = table.tables(T, x.dtype)
@@ -199,7 +191,7 @@ class M2BertEncoder(nn.Module):
                 cos, sin = cos[packing.positions], sin[packing.positions]
             ropes[name] = cos, sin
         if packing is not None:
-            x = packing.unpad(x)
+            x = packing.x
         half = c.local_window // 2
         hidden = [x]
         for i, layer in enumerate(self.layers):

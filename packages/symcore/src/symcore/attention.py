@@ -239,7 +239,17 @@ def _block_visible(t: int, block: int, left: int, right: int, causal: bool, devi
         ok = (kpos >= qpos - left) & (kpos <= qpos + right) & (kpos >= 0) & (kpos < t)
         if causal:
             ok &= kpos <= qpos
+        # queries past the end (ragged last block) are sliced off: let them see their whole span, never nothing
+        ok |= (qpos >= t) & ~ok.any(-1, keepdim=True)
         return ok
+
+
+@functools.lru_cache(maxsize=64)
+def _block_additive(t: int, block: int, left: int, right: int, causal: bool, dtype: torch.dtype,
+                    device: torch.device) -> torch.Tensor:
+    with torch.inference_mode(False), torch.no_grad():
+        ok = _block_visible(t, block, left, right, causal, device)
+        return torch.zeros(ok.shape, dtype=dtype, device=device).masked_fill_(~ok, float("-inf"))
 
 
 def blocked_local_attention(q, k, v, *, causal: bool = False, window: tuple[int, int], key_padding_mask=None,
@@ -258,21 +268,25 @@ def blocked_local_attention(q, k, v, *, causal: bool = False, window: tuple[int,
     block = block or local_block_size((left, right))
     nb = -(-t // block)
     tp, span = nb * block, left + block + right
-    ok = _block_visible(t, block, left, right, causal, q.device)  # (nb, block, span)
-    if key_padding_mask is not None:
+    has_key = None
+    if key_padding_mask is None:  # every query sees itself: a cached additive (nb, block, span) mask
+        mask = _block_additive(t, block, left, right, causal, q.dtype, q.device)
+    else:
         keys = F.pad(key_padding_mask.to(device=q.device, dtype=torch.bool), (left, tp - t + right), value=False)
-        ok = ok & keys.unfold(1, span, block)[:, :, None, :]  # (B, nb, block, span)
-        ok = ok[:, None].expand(b_, h, nb, block, span).reshape(b_ * h, nb, block, span)
-    # rows without any visible key: padded tail queries of the last block, or queries whose window is all padding
-    ok, has_key = _guard_empty_rows(ok, key_padding_mask is not None or tp > t)
+        ok = _block_visible(t, block, left, right, causal, q.device) & keys.unfold(1, span, block)[:, :, None, :]
+        ok, has_key = _guard_empty_rows(ok, True)  # (B, nb, block, span); queries whose window is all padding
+        # additive float built here once (SDPA would convert a boolean mask in forward and again in backward),
+        # then repeated over heads: SDPA's batch dim is (B, H) merged
+        mask = torch.zeros(ok.shape, dtype=q.dtype, device=q.device).masked_fill_(~ok, float("-inf"))
+        mask = mask[:, None].expand(b_, h, nb, block, span).reshape(b_ * h, nb, block, span)
 
     def spans(x):  # (B, H, T, D) -> (B*H, nb, span, D), overlapping views
         return F.pad(x, (0, 0, left, tp - t + right)).unfold(2, span, block).transpose(-1, -2).flatten(0, 1)
 
-    qb = F.pad(q, (0, 0, 0, tp - t)).reshape(b_ * h, nb, block, d)
-    out = F.scaled_dot_product_attention(qb, spans(k), spans(v), attn_mask=ok, dropout_p=dropout_p, scale=scale)
+    qb = (F.pad(q, (0, 0, 0, tp - t)) if tp > t else q).reshape(b_ * h, nb, block, d)
+    out = F.scaled_dot_product_attention(qb, spans(k), spans(v), attn_mask=mask, dropout_p=dropout_p, scale=scale)
     if has_key is not None:
-        out = out * has_key
+        out = (out.view(b_, h, nb, block, d) * has_key[:, None]).view(b_ * h, nb, block, d)
     return out.view(b_, h, tp, d)[:, :, :t]
 
 
