@@ -42,7 +42,7 @@ def timed(fn) -> float:
     return time.perf_counter() - t
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: weights built under it could not be version-tracked (packed_linears)
 def main(argv=None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--preset", default="small")

@@ -122,3 +122,10 @@ def test_batched_greedy_decoding_equals_single_row():
     greedy = SamplingConfig(temperature=0.0, min_p=None)
     one = generate(model, [0, 7, 9, 11], 20, sampling=greedy)[0]
     assert generate(model, [0, 7, 9, 11], 20, variations=3, sampling=greedy) == [one] * 3
+
+
+def test_generation_with_weights_built_under_inference_mode():
+    with torch.inference_mode():  # inference tensors carry no version counter: packed afresh on each call
+        model = Aria(AriaConfig.preset("tiny", max_seq_len=64))
+    greedy = SamplingConfig(temperature=0.0, min_p=None)
+    assert generate(model, [0, 7], 5, variations=2, sampling=greedy) == generate(model, [0, 7], 5, sampling=greedy) * 2

@@ -222,9 +222,10 @@ def packed_linears(model: nn.Module, rows: int, keep: bool = True):
     try:
         for m in layers:
             w = m.weight
-            key = (rows, w.data_ptr(), w._version)
+            # inference tensors (built under inference_mode) have no version counter: repacked on every call
+            key = None if w.is_inference() else (rows, w.data_ptr(), w._version)
             packed = _PACKS.get(m)
-            if packed is None or packed[1] != key:
+            if packed is None or key is None or packed[1] != key:
                 packed = _PACKS[m] = (torch.ops.mkldnn._reorder_linear_weight(w.detach(), rows), key)
             _ACTIVE[m] = (rows, packed[0])
         yield
