@@ -11,7 +11,7 @@ from m2bert.model import M2BertEncoder
 transformers = pytest.importorskip("transformers", reason="transformers is the reference implementation")
 
 # 4 layers: global at 0 and 3, local (window 16 = +-8) at 1 and 2; T=40 so the window really cuts, T=100 so the
-# local layers run symcore's blocked sliding-window path (T > 4 * 17).
+# local layers run symcore's blocked sliding-window path (T > 3 * 17).
 CFG = EncoderConfig(hidden_size=48, num_layers=4, num_heads=4, intermediate_size=80, max_len=128, local_window=16,
                     embed_dim=16, attention_dropout=0.0, mlp_dropout=0.0)
 
