@@ -75,6 +75,9 @@ def model_flops_per_step(cfg: EncoderConfig, B: int, T: int) -> float:
     return 3.0 * per_token * B * T
 
 
+DEFAULT_OUT = "benchmarks/results/m2bert_throughput.md"
+
+
 def matmul_peak(n=1024, reps=10) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
@@ -124,7 +127,7 @@ def main():
     ap.add_argument("--seq-len", type=int, nargs="+", default=[512, 1024])
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "m2bert_throughput.md"))
+    ap.add_argument("--out", default=DEFAULT_OUT)
     a = ap.parse_args()
     cfg = EncoderConfig.from_name(a.preset, attention_dropout=0.0, mlp_dropout=0.0,
                                   max_len=max(a.seq_len + [EncoderConfig.from_name(a.preset).max_len]))
@@ -132,7 +135,7 @@ def main():
         "# M2BERT train-step throughput: ours vs HF ModernBertModel (same config, weights, inputs)", "",
         f"Command: `OMP_NUM_THREADS={torch.get_num_threads()} nice .venv/bin/python benchmarks/m2bert_throughput.py "
         f"--preset {a.preset} --batch {a.batch} --seq-len {' '.join(map(str, a.seq_len))} --steps {a.steps} "
-        f"--rounds {a.rounds}`", "",
+        f"--rounds {a.rounds}{'' if a.out == DEFAULT_OUT else ' --out ' + a.out}`", "",
         f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; the CPU is shared with other jobs, so each round runs every model once "
         f"(interleaved) plus a 1024^3 GEMM, and the medians over {a.rounds} rounds are reported.",
