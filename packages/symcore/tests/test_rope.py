@@ -110,3 +110,20 @@ def test_fast_rotation_and_gradient_equal_the_formula(positions):
     torch.testing.assert_close(gg, gr)
     assert torch.autograd.gradcheck(lambda t: apply_rope(t, cos.double(), sin.double()),
                                     (torch.randn(1, 2, 5, 8, dtype=torch.float64, requires_grad=True),))
+
+
+@pytest.mark.parametrize("t", [1, 40])
+def test_inference_paths_equal_the_formula(t):
+    """Without autograd apply_rope takes a cheaper path (plain formula for a few positions, the fused kernel for
+    long inputs); both must give the formula's values, also at explicit KV-cache positions."""
+    from symcore.rope import rotate_half
+
+    torch.manual_seed(1)
+    cos, sin = rope_cache(64, 8, 500000.0)
+    x = torch.randn(2, 3, t, 8)
+    pos = torch.arange(64 - t, 64)
+    ref = x * cos[pos] + rotate_half(x) * sin[pos]
+    with torch.inference_mode():
+        torch.testing.assert_close(apply_rope(x, cos, sin, positions=pos), ref)
+    with torch.no_grad():
+        torch.testing.assert_close(apply_rope(x, cos, sin, positions=pos), ref)

@@ -55,6 +55,10 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     if cos.requires_grad or sin.requires_grad or x.shape[-1] % 2:
         return x * cos + rotate_half(x) * sin
+    if not (torch.is_grad_enabled() and x.requires_grad):  # inference: no autograd.Function overhead
+        # a few positions (KV-cache decoding): the plain formula has the fewest kernel launches (~35 vs ~90 us
+        # per call at 1 token here); long inputs: the half-by-half kernel avoids the temporaries
+        return x * cos + rotate_half(x) * sin if t <= 16 else _rotate(x, cos, sin, 1.0)
     return _Rotate.apply(x, cos, sin)
 
 
