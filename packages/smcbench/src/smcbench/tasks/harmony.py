@@ -105,7 +105,9 @@ def _build(root: Path, spec: TaskSpec, which: int, limit: int | None = None) -> 
         try:
             notes, downbeats, spans = load()
         except Exception as exc:  # noqa: BLE001 - music21 raises its own types; the piece is reported, not lost
-            skipped.append((name, f"unreadable annotation: {type(exc).__name__}: {exc}"))
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or [""]
+            why = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"  # music21 embeds tracebacks
+            skipped.append((name, f"unreadable annotation: {type(exc).__name__}: {why}"))
             continue
         if len(notes) == 0 or len(spans) == 0:
             skipped.append((name, "no notes or no annotations"))
