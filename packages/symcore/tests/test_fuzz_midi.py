@@ -68,7 +68,8 @@ def test_harness_catches_crash_hang_death_and_memory(tmp_path):
     got = {o.name: o.kind for o in report.outcomes}
     assert got == {"crash": "crash", "hang": "hang", "die": "died", "memory": "memory", "bloat": "memory",
                    "text": "midi_error", "good": "ok", "stall": "midi_error"}, report.summary()
-    assert report.retried == 2 and (tmp_path / "stalled").exists()  # the hang and the stall were re-run once
+    # the hang and the stall were re-run once (on a loaded machine another slow input may be re-run too, and pass)
+    assert report.retried >= 2 and (tmp_path / "stalled").exists()
 
 
 def _smf(events: list[tuple[int, bytes]], division: int = 96, tempo_mspq: int | None = None) -> bytes:
