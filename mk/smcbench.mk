@@ -17,7 +17,7 @@ ifdef CKPT
 	$(PY) -m smcbench.cli report benchmarks/results/smc_$(or $(NAME),$(MODEL))_quick/runs \
 		--out benchmarks/results/smc_$(or $(NAME),$(MODEL))_quick
 else
-	nice $(PY) benchmarks/smc_reproduction.py --profile quick --steps 150 --seeds 1 --tasks $(SMC_TASKS) \
+	nice $(PY) benchmarks/smc_reproduction.py --profile quick --steps 150 --seeds 3 --tasks $(SMC_TASKS) \
 		--out benchmarks/results/smc_reproduction_quick
 endif
 
