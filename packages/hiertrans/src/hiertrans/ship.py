@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("export")
     ap.add_argument("-o", "--output", default=str(SHIPPED))
     ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--grid", default="0.2,0.3,0.4,0.5")
+    ap.add_argument("--grid", default="0.2,0.3,0.4,0.5,0.6,0.7,0.8")
     args = ap.parse_args()
     torch.set_num_threads(2)
     model = load_model(args.export)
