@@ -44,9 +44,12 @@ class KVCache(nn.Module):
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Write k/v (B,H,T,D) at [start, start+T) and return the filled prefix (B,H,start+T,D)."""
         b, _, t, _ = k.shape
-        self.k[layer, :b, :, start:start + t] = k
-        self.v[layer, :b, :, start:start + t] = v
-        return self.k[layer, :b, :, :start + t], self.v[layer, :b, :, :start + t]
+        kl, vl = self.k[layer], self.v[layer]
+        if b != kl.shape[0]:
+            kl, vl = kl[:b], vl[:b]
+        kl.narrow(2, start, t).copy_(k)  # narrow/copy_: half the view ops of slice assignment (per decode step)
+        vl.narrow(2, start, t).copy_(v)
+        return kl.narrow(2, 0, start + t), vl.narrow(2, 0, start + t)
 
 
 class DecoderBlock(nn.Module):
@@ -66,11 +69,12 @@ class DecoderBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                 cache: KVCache | None = None, layer: int = 0, start_pos: int = 0) -> torch.Tensor:
-        x = x + F.dropout(self._attend(self.attn_norm(x), cos, sin, cache, layer, start_pos),
-                          self.resid_dropout, self.training)
+        drop = self.resid_dropout if self.training else 0.0  # no dropout call at all when decoding
+        a = self._attend(self.attn_norm(x), cos, sin, cache, layer, start_pos)
+        x = x + (F.dropout(a, drop) if drop else a)
         h = self.ffn_norm(x)
         ff = linear(self.ffn_down, F.silu(linear(self.ffn_gate, h)) * linear(self.ffn_up, h))
-        return x + F.dropout(ff, self.resid_dropout, self.training)
+        return x + (F.dropout(ff, drop) if drop else ff)
 
     def _attend(self, x, cos, sin, cache, layer, start_pos):
         b, t, d = x.shape
