@@ -47,6 +47,7 @@ def main() -> None:
     ap.add_argument("--per-source", type=int, default=2)
     ap.add_argument("--decoders", default="roll,hier,flat")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="hiertrans_eval", help="results file stem under benchmarks/results/")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = load_model(args.ckpt)
@@ -67,11 +68,12 @@ def main() -> None:
         rows += drows
         tables[f"{model.cfg.encoder.name}+{decoder}"] = summary(drows)
     RESULTS.mkdir(exist_ok=True)
-    write_csv(rows, RESULTS / "hiertrans_eval.csv")
+    write_csv(rows, RESULTS / f"{args.out}.csv")
     table = format_table(tables)
     cmd = ("SYMPHONIA_DATA=../shared/data .venv/bin/python benchmarks/hiertrans_eval.py "
-           f"--seconds {args.seconds:g} --per-source {args.per_source}" + (f" --ckpt {args.ckpt}" if args.ckpt else ""))
-    (RESULTS / "hiertrans_eval.md").write_text(
+           f"--seconds {args.seconds:g} --per-source {args.per_source} --threads {args.threads}"
+           + (f" --ckpt {args.ckpt}" if args.ckpt else "") + (f" --out {args.out}" if args.out != "hiertrans_eval" else ""))
+    (RESULTS / f"{args.out}.md").write_text(
         f"# hiertrans: decoders on held-out rendered pieces (FluidR3_GM, unseen soundfont)\n\n"
         f"Command: `{cmd}`\n\nModel: {json.dumps(model.extra)}; {len(data)} excerpts of <= {args.seconds:g} s; "
         f"wall = transcription time per audio second on this shared 2-core CPU.\n\n{table}\n")
