@@ -83,8 +83,11 @@ def cmd_probe(args) -> int:
         raise SystemExit("probe: no data root; set $SYMPHONIA_DATA or pass --data-root")
     encoder = encoder_factory(args.model, args.ckpt, args.config)()
     names = [n.strip() for n in args.probes.split(",")] if args.probes else None
-    results, failed = run_probes(lambda p: file_embedding(encoder, p, args.max_len), root, names,
-                                 max_per_class=args.max_per_class, seed=args.seed)
+    try:
+        results, failed = run_probes(lambda p: file_embedding(encoder, p, args.max_len), root, names,
+                                     max_per_class=args.max_per_class, seed=args.seed)
+    except ValueError as exc:  # an unknown probe name
+        raise SystemExit(f"probe: {exc}") from None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from smcbench.report import probe_table

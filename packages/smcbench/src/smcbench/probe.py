@@ -102,6 +102,9 @@ def run_probes(embed: Callable[[Path], np.ndarray], root: Path, names: list[str]
 
     sets = probe_sets(root, max_per_class)
     names = names or list(sets)
+    unknown = [n for n in names if n not in sets]
+    if unknown:
+        raise ValueError(f"unknown probe(s) {unknown}; choose from {list(sets)}")
     files = sorted({p for n in names for p, _, _ in sets[n]})
     cache, failed = {}, []
     for p in tqdm(files, desc="embedding", disable=not progress):
@@ -110,8 +113,15 @@ def run_probes(embed: Callable[[Path], np.ndarray], root: Path, names: list[str]
         except (MidiError, OSError, ValueError) as exc:
             failed.append((str(p), str(exc)))
     results = {}
-    for n in names:
+    for n in names:  # a probe without enough data is skipped and reported; the others still run
         items = [it for it in sets[n] if it[0] in cache]
-        X = np.stack([cache[p] for p, _, _ in items])
-        results[n] = linear_probe(X, [lab for _, lab, _ in items], [g for _, _, g in items], seed=seed)
+        if len({lab for _, lab, _ in items}) < 2:
+            failed.append((f"probe {n}", f"needs >= 2 classes with >= {MIN_FILES_PER_CLASS} readable files each, "
+                                         f"found {dict(Counter(lab for _, lab, _ in items))} under {root}"))
+            continue
+        try:
+            X = np.stack([cache[p] for p, _, _ in items])
+            results[n] = linear_probe(X, [lab for _, lab, _ in items], [g for _, _, g in items], seed=seed)
+        except ValueError as exc:
+            failed.append((f"probe {n}", str(exc)))
     return results, failed
