@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 from symcore.attention import attention
+from symcore.dropout import dropout
 from symcore.rope import apply_rope, rope_cache
 from torch import nn
 
@@ -71,10 +72,10 @@ class DecoderBlock(nn.Module):
                 cache: KVCache | None = None, layer: int = 0, start_pos: int = 0) -> torch.Tensor:
         drop = self.resid_dropout if self.training else 0.0  # no dropout call at all when decoding
         a = self._attend(self.attn_norm(x), cos, sin, cache, layer, start_pos)
-        x = x + (F.dropout(a, drop) if drop else a)
+        x = x + (dropout(a, drop) if drop else a)
         h = self.ffn_norm(x)
         ff = linear(self.ffn_down, F.silu(linear(self.ffn_gate, h)) * linear(self.ffn_up, h))
-        return x + (F.dropout(ff, drop) if drop else ff)
+        return x + (dropout(ff, drop) if drop else ff)
 
     def _attend(self, x, cos, sin, cache, layer, start_pos):
         b, t, d = x.shape

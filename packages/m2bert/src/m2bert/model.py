@@ -16,6 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 from symcore.attention import attention, attention_varlen, is_right_padded, pad, unpad
+from symcore.dropout import Dropout
 from symcore.rope import RotaryEmbedding, apply_rope
 from torch import nn
 
@@ -69,7 +70,7 @@ class SelfAttention(nn.Module):
         self.Wqkv = nn.Linear(hidden_size, 3 * hidden_size, bias=False)
         self.Wo = nn.Linear(hidden_size, hidden_size, bias=False)
         self.dropout = dropout
-        self.out_drop = nn.Dropout(dropout)
+        self.out_drop = Dropout(dropout)
         self.backend = backend
 
     def forward(self, x, rope: tuple[torch.Tensor, torch.Tensor], window, key_padding_mask,
@@ -115,7 +116,7 @@ class GeGLU(nn.Module):
     def __init__(self, hidden_size: int, intermediate_size: int, dropout: float):
         super().__init__()
         self.Wi = nn.Linear(hidden_size, 2 * intermediate_size, bias=False)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.Wo = nn.Linear(intermediate_size, hidden_size, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -149,7 +150,7 @@ class M2BertEncoder(nn.Module):
         self.hidden_size = c.hidden_size
         self.cp_embedding = CPEmbedding(c.vocab_sizes, c.embed_dim, c.hidden_size)
         self.embed_norm = nn.LayerNorm(c.hidden_size, eps=c.norm_eps, bias=False)
-        self.embed_drop = nn.Dropout(c.embedding_dropout)
+        self.embed_drop = Dropout(c.embedding_dropout)
         self.layers = nn.ModuleList(
             EncoderLayer(c.hidden_size, c.num_heads, c.intermediate_size, c.attention_dropout, c.mlp_dropout,
                          c.norm_eps, first=(i == 0), backend=c.attn_backend)
