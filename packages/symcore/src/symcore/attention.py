@@ -171,12 +171,16 @@ def _visible(tq: int, tk: int, causal: bool, window, device: torch.device) -> to
         return ok
 
 
+def _as_additive(ok: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Boolean visibility -> 0 / -inf, to be added to scores."""
+    return torch.zeros(ok.shape, dtype=dtype, device=ok.device).masked_fill_(~ok, float("-inf"))
+
+
 @functools.lru_cache(maxsize=64)
 def _additive(tq: int, tk: int, causal: bool, window, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """The cached (Tq, Tk) mask as 0 / -inf: SDPA would otherwise convert a boolean mask on every call."""
     with torch.inference_mode(False), torch.no_grad():
-        ok = _visible(tq, tk, causal, window, device)
-        return torch.zeros(ok.shape, dtype=dtype, device=device).masked_fill_(~ok, float("-inf"))
+        return _as_additive(_visible(tq, tk, causal, window, device), dtype)
 
 
 def visibility_mask(tq: int, tk: int, *, causal: bool = False, window=None, key_padding_mask=None,
@@ -223,10 +227,15 @@ def _sdpa_call(q, k, v, mask, dropout_p, scale, is_causal=False):
         mask = _additive(q.shape[-2], k.shape[-2], True, None, scores.dtype, scores.device)
     if mask is not None:
         if mask.dtype == torch.bool:  # as additive: (B,1,Tq,Tk) is H times smaller than the scores it is added to
-            mask = torch.zeros(mask.shape, dtype=scores.dtype, device=scores.device).masked_fill_(~mask, float("-inf"))
+            mask = _as_additive(mask, scores.dtype)
         scores = scores.add_(mask)
-    low = q.dtype in (torch.float16, torch.bfloat16)
-    probs = torch.softmax(scores, dim=-1, dtype=torch.float32 if low else None).to(q.dtype)
+    return _softmax_dropout_matmul(scores, v, dropout_p)
+
+
+def _softmax_dropout_matmul(scores, v, dropout_p):
+    """softmax over keys (in fp32 for half types) -> dropout -> weighted sum of v."""
+    low = v.dtype in (torch.float16, torch.bfloat16)
+    probs = torch.softmax(scores, dim=-1, dtype=torch.float32 if low else None).to(v.dtype)
     return torch.matmul(dropout(probs, dropout_p), v)
 
 
@@ -270,8 +279,7 @@ def _block_visible(t: int, block: int, left: int, right: int, causal: bool, devi
 def _block_additive(t: int, block: int, left: int, right: int, causal: bool, dtype: torch.dtype,
                     device: torch.device) -> torch.Tensor:
     with torch.inference_mode(False), torch.no_grad():
-        ok = _block_visible(t, block, left, right, causal, device)
-        return torch.zeros(ok.shape, dtype=dtype, device=device).masked_fill_(~ok, float("-inf"))
+        return _as_additive(_block_visible(t, block, left, right, causal, device), dtype)
 
 
 def blocked_local_attention(q, k, v, *, causal: bool = False, window: tuple[int, int], key_padding_mask=None,
@@ -299,7 +307,7 @@ def blocked_local_attention(q, k, v, *, causal: bool = False, window: tuple[int,
         ok, has_key = _guard_empty_rows(ok, True)  # (B, nb, block, span); queries whose window is all padding
         # additive float built here once (SDPA would convert a boolean mask in forward and again in backward),
         # then repeated over heads: SDPA's batch dim is (B, H) merged
-        mask = torch.zeros(ok.shape, dtype=q.dtype, device=q.device).masked_fill_(~ok, float("-inf"))
+        mask = _as_additive(ok, q.dtype)
         mask = mask[:, None].expand(b_, h, nb, block, span).reshape(b_ * h, nb, block, span)
 
     def spans(x):  # (B, H, T, D) -> (B*H, nb, span, D), overlapping views
@@ -334,9 +342,7 @@ def _naive(q, k, v, causal, window, key_padding_mask, dropout_p, scale):
     if mask is not None:
         mask, has_key = _guard_empty_rows(mask, key_padding_mask is not None or q.shape[2] > k.shape[2])
         scores = scores.masked_fill(~mask, float("-inf"))
-    low = q.dtype in (torch.float16, torch.bfloat16)
-    probs = torch.softmax(scores, dim=-1, dtype=torch.float32 if low else None).to(q.dtype)
-    out = torch.matmul(dropout(probs, dropout_p), v)
+    out = _softmax_dropout_matmul(scores, v, dropout_p)
     return out if has_key is None else out * has_key
 
 
