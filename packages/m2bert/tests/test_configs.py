@@ -13,7 +13,9 @@ from m2bert.config import PRESETS, EncoderConfig
 from m2bert.data import CPDataModule
 from m2bert.module import M2BertFinetuneModule, M2BertPretrainModule
 
-CONFIGS = sorted((Path(__file__).resolve().parents[3] / "configs" / "m2bert").glob("*.yaml"))
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs" / "m2bert"
+OVERLAYS = ("fsdp.yaml",)  # trainer-only files layered on a full config with a second --config
+CONFIGS = sorted(p for p in CONFIG_DIR.glob("*.yaml") if p.name not in OVERLAYS)
 
 
 def _params(cls):
@@ -51,6 +53,22 @@ def test_base_is_the_paper_model():
 def test_config_round_trip(name):
     cfg = EncoderConfig.from_name(name)
     assert EncoderConfig.from_dict(yaml.safe_load(yaml.safe_dump(cfg.to_dict()))) == cfg
+
+
+def test_fsdp_overlay_gives_a_model_parallel_trainer(tmp_path, monkeypatch):
+    """tiny.yaml + fsdp.yaml through LightningCLI (parse and instantiate, no run): the trainer runs FSDP2 over 2
+    data-parallel ranks (the 2-process run itself is the slow test in test_ddp.py)."""
+    from lightning.pytorch.cli import LightningCLI
+    from lightning.pytorch.strategies import ModelParallelStrategy
+
+    monkeypatch.chdir(tmp_path)  # the config's relative run folders land here
+    cli = LightningCLI(M2BertPretrainModule, CPDataModule, run=False,
+                       args=["--config", str(CONFIG_DIR / "tiny.yaml"), "--config", str(CONFIG_DIR / "fsdp.yaml")])
+    strategy = cli.trainer.strategy
+    assert isinstance(strategy, ModelParallelStrategy)
+    assert (strategy._data_parallel_size, strategy._tensor_parallel_size) == (2, 1)
+    assert cli.trainer.num_devices == 2
+    assert cli.model.device_mesh is None  # set by the strategy only once fit() has launched the ranks
 
 
 def test_cli_rejects_unknown_command():

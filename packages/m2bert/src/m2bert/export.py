@@ -12,10 +12,11 @@ from m2bert.config import EncoderConfig
 from m2bert.model import M2BertEncoder
 
 
-def save_encoder(encoder: M2BertEncoder, path: str | Path, **extra_metadata: str) -> Path:
+def save_encoder(encoder: M2BertEncoder, path: str | Path, state: dict | None = None, **extra_metadata: str) -> Path:
+    """`state`: the encoder's full state dict when it had to be gathered first (FSDP); default its state_dict()."""
     from symcore.weights import save_weights
 
-    state = {k: v.detach().contiguous() for k, v in encoder.state_dict().items()}
+    state = {k: v.detach().contiguous() for k, v in (state if state is not None else encoder.state_dict()).items()}
     meta = {"config": json.dumps(encoder.config.to_dict()), "format": "m2bert-encoder/1", **extra_metadata}
     save_weights(state, path, metadata=meta)
     return Path(path)

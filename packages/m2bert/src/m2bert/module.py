@@ -7,6 +7,7 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
+from symcore.sharding import full_state_dict, shard_modules
 
 from m2bert.config import EncoderConfig
 from m2bert.corruption import denoise_corrupt, mlm_corrupt
@@ -103,13 +104,17 @@ class M2BertPretrainModule(L.LightningModule):
         return _optimizer(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.warmup_steps,
                           self.hparams.optimizer)
 
+    def configure_model(self):
+        shard_modules(self, [*self.encoder.layers, self.encoder, self.heads])  # FSDP under ModelParallelStrategy
+
     def on_fit_end(self):
-        # trainer.log_dir is a collective (broadcast) under DDP: every rank must ask, only rank 0 writes.
+        # trainer.log_dir (DDP) and gathering FSDP shards are collectives: every rank takes part, only rank 0 writes.
         out = Path(self.trainer.log_dir or self.trainer.default_root_dir) / self.hparams.export_name
+        state = full_state_dict(self.encoder)
         if self.trainer.is_global_zero:
             from m2bert.export import save_encoder
 
-            save_encoder(self.encoder, out, objective=self.hparams.objective)
+            save_encoder(self.encoder, out, state=state, objective=self.hparams.objective)
             print(f"encoder exported to {out}")
 
 
@@ -137,6 +142,9 @@ class M2BertFinetuneModule(L.LightningModule):
             self.encoder = M2BertEncoder(EncoderConfig.from_name(preset, **(encoder or {})))
         H = self.encoder.hidden_size
         self.head = NoteHead(H, num_classes) if level == "note" else SequenceHead(H, num_classes, d_a, r)
+
+    def configure_model(self):
+        shard_modules(self, [*self.encoder.layers, self.encoder, self.head])  # FSDP under ModelParallelStrategy
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:
