@@ -102,9 +102,11 @@ def measure(cfg, B, T, rounds, steps):
     """Interleaved rounds (every model once per round, plus a matmul peak measurement) -> per-model step times."""
     encoders = build(cfg)
     toks, mask = make_batch(cfg, B, T)
-    with torch.no_grad():
-        ref = encoders["hf"](toks, mask)
-        diff = max((enc(toks, mask) - ref)[mask].abs().max().item() for enc in encoders.values())
+    with torch.no_grad():  # outputs compared without dropout; timed steps run in train mode
+        ref = encoders["hf"].eval()(toks, mask)
+        diff = max((enc.eval()(toks, mask) - ref)[mask].abs().max().item() for enc in encoders.values())
+    for enc in encoders.values():
+        enc.train()
     runs = {}
     for name, enc in encoders.items():
         head = nn.Linear(cfg.hidden_size, cfg.vocab_sizes[2])
@@ -128,21 +130,24 @@ def main():
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default=DEFAULT_OUT)
+    ap.add_argument("--dropout", type=float, default=0.0,
+                    help="attention and MLP dropout of every model (M2BERT trains with 0.1; 0 isolates the kernels)")
     a = ap.parse_args()
-    cfg = EncoderConfig.from_name(a.preset, attention_dropout=0.0, mlp_dropout=0.0,
+    cfg = EncoderConfig.from_name(a.preset, attention_dropout=a.dropout, mlp_dropout=a.dropout,
                                   max_len=max(a.seq_len + [EncoderConfig.from_name(a.preset).max_len]))
     lines = [
         "# M2BERT train-step throughput: ours vs HF ModernBertModel (same config, weights, inputs)", "",
         f"Command: `OMP_NUM_THREADS={torch.get_num_threads()} nice .venv/bin/python benchmarks/m2bert_throughput.py "
         f"--preset {a.preset} --batch {a.batch} --seq-len {' '.join(map(str, a.seq_len))} --steps {a.steps} "
-        f"--rounds {a.rounds}{'' if a.out == DEFAULT_OUT else ' --out ' + a.out}`", "",
+        f"--rounds {a.rounds}{f' --dropout {a.dropout:g}' if a.dropout else ''}"
+        f"{'' if a.out == DEFAULT_OUT else ' --out ' + a.out}`", "",
         f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; the CPU is shared with other jobs, so each round runs every model once "
         f"(interleaved) plus a 1024^3 GEMM, and the medians over {a.rounds} rounds are reported.",
         f"Config `{a.preset}`: {cfg.num_layers} x {cfg.hidden_size}, {cfg.num_heads} heads, FFN "
         f"{cfg.intermediate_size}, local window {cfg.local_window} (+-{cfg.local_window // 2}); batch {a.batch}, "
         "20 % padding in half the rows (10 % of all tokens). Train step = forward + cross-entropy head + backward + "
-        "fused AdamW.", "",
+        f"fused AdamW; attention and MLP dropout {a.dropout:g} in every model.", "",
         "| T | model | wall s/step | CPU s/step | tokens/s | useful GFLOP/s | of fp32 matmul peak | HF / this (wall) "
         "| HF / this (CPU) | HF / this, median of per-round ratios |",
         "|---|---|---|---|---|---|---|---|---|---|",
