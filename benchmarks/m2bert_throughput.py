@@ -98,6 +98,14 @@ def build(cfg: EncoderConfig):
     return {"ours": ours, "ours, unpad=True": packed, "hf": HFWrapped(cfg, ours)}
 
 
+def train_setup(cfg, enc, toks, mask):
+    """(head, optimizer) for timing `enc` with step_time, after one untimed warm-up step."""
+    head = nn.Linear(cfg.hidden_size, cfg.vocab_sizes[2])
+    opt = torch.optim.AdamW(list(enc.parameters()) + list(head.parameters()), lr=1e-4, fused=True)
+    step_time(enc, head, opt, toks, mask, 1)
+    return head, opt
+
+
 def measure(cfg, B, T, rounds, steps):
     """Interleaved rounds (every model once per round, plus a matmul peak measurement) -> per-model step times."""
     encoders = build(cfg)
@@ -107,12 +115,7 @@ def measure(cfg, B, T, rounds, steps):
         diff = max((enc.eval()(toks, mask) - ref)[mask].abs().max().item() for enc in encoders.values())
     for enc in encoders.values():
         enc.train()
-    runs = {}
-    for name, enc in encoders.items():
-        head = nn.Linear(cfg.hidden_size, cfg.vocab_sizes[2])
-        opt = torch.optim.AdamW(list(enc.parameters()) + list(head.parameters()), lr=1e-4, fused=True)
-        step_time(enc, head, opt, toks, mask, 1)  # warm-up
-        runs[name] = (enc, head, opt, [])
+    runs = {name: (enc, *train_setup(cfg, enc, toks, mask), []) for name, enc in encoders.items()}
     peaks, names = [], list(runs)
     for r in range(rounds):
         for name in names[r % len(names):] + names[: r % len(names)]:  # rotate the order every round

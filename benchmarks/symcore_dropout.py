@@ -25,10 +25,9 @@ import torch
 import torch.nn.functional as F
 from m2bert.config import PRESETS
 from m2bert.model import M2BertEncoder
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from m2bert_throughput import make_batch, step_time  # noqa: E402
+from m2bert_throughput import make_batch, step_time, train_setup  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -77,9 +76,7 @@ def train_step(T: int, unpad: bool, batch: int):
     torch.manual_seed(0)
     enc = M2BertEncoder(cfg)
     toks, mask = make_batch(cfg, batch, T)
-    head = nn.Linear(cfg.hidden_size, cfg.vocab_sizes[2])
-    opt = torch.optim.AdamW(list(enc.parameters()) + list(head.parameters()), lr=1e-4, fused=True)
-    step_time(enc, head, opt, toks, mask, 1)  # warm-up
+    head, opt = train_setup(cfg, enc, toks, mask)
     return lambda: step_time(enc, head, opt, toks, mask, 1)[1]  # process CPU seconds
 
 
