@@ -17,7 +17,7 @@ train-hiertrans-stage2: setup sysdeps
 	nice $(PY) -m hiertrans.train fit --config configs/hiertrans/small-stage2.yaml \
 		--model.init_weights $(HIERTRANS_RUNS)/small-encoder.safetensors
 
-# Roll thresholds are tuned on training pieces and stored in the shipped checkpoint's metadata.
+# Roll thresholds are tuned on unused held-out pieces (training soundfonts) and stored in the shipped checkpoint's metadata.
 ship-hiertrans: setup sysdeps
 	$(PY) -m hiertrans.ship $(HIERTRANS_RUNS)/small-encoder.safetensors
 

@@ -28,6 +28,28 @@ def test_small_crnn_shared_variant_shapes():
     assert out["frame"].shape == (1, 100, 88) and out["features"].shape == (1, 100, 128)
 
 
+@pytest.mark.parametrize("encoder", ["crnn", "hppnet"])
+def test_spectral_eq_augments_only_in_training(encoder):
+    from hiertrans.features import random_eq_db
+
+    torch.manual_seed(0)
+    curves = random_eq_db(64, 229, 6.0)
+    assert curves.shape == (64, 1, 229) and curves.abs().max() <= 6.0 and curves.std() > 1.0
+    assert (curves[:, 0, 1:] - curves[:, 0, :-1]).abs().max() < 12.0 / 45  # smooth: knots 45 bins apart
+    cfg = preset("tiny", encoder)
+    cfg.encoder.dropout, cfg.encoder.eq_db = 0.0, 6.0
+    m = Transcriber(cfg)
+    x = torch.randn(2, 16000) * 0.1
+    m.train()
+    for mod in m.modules():  # batch-norm statistics would differ between calls too; keep them fixed
+        if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+            mod.eval()
+    a, b = m(x)["reg_onset"], m(x)["reg_onset"]
+    assert not torch.allclose(a, b)
+    m.eval()
+    assert torch.equal(m(x)["reg_onset"], m(x)["reg_onset"])
+
+
 def _decoder(feature_dim=12):
     torch.manual_seed(0)
     return NoteDecoder(tt.VOCAB_SIZE, feature_dim, d_model=32, n_layers=2, n_heads=4, ffn=48, dropout=0.0).eval()

@@ -77,3 +77,33 @@ def test_roll_postprocessing_recovers_a_hand_made_note():
                                r["frame"].astype(dtype), vel, fps=100.0)
         assert notes["pitch"].tolist() == [60] and notes["velocity"].tolist() == [96]
         assert abs(notes["onset"][0] - 0.123) < 0.006 and abs(notes["offset"][0] - 0.455) < 0.011
+
+
+def test_threshold_tuning_finds_the_separating_values():
+    """Rolls where true onsets peak at 0.75 and spurious ones at 0.55, notes sound at 0.45 and ring on at 0.25
+    afterwards: the tuner must pick an onset threshold in (0.55, 0.75] and a frame threshold in (0.25, 0.45]."""
+    from hiertrans.postprocess import RollThresholds
+    from hiertrans.ship import OFFSET_OFF, mean_score, tune
+
+    rng = np.random.default_rng(0)
+    data = []
+    for _ in range(3):
+        t, k = 600, 88
+        on, off, fr, vel = (np.zeros((t, k), np.float32) for _ in range(4))
+        ref = {"onset": [], "offset": [], "pitch": [], "velocity": []}
+        for n in range(12):
+            s, key, dur = 20 + 45 * n, int(rng.integers(20, 70)), int(rng.integers(15, 30))
+            on[s, key] = 0.75
+            fr[s:s + dur, key], fr[s + dur:s + dur + 12, key] = 0.45, 0.25
+            on[s + 20, (key + 12) % k] = 0.55  # a spurious octave onset
+            ref["onset"].append(s / 100)
+            ref["offset"].append((s + dur) / 100)
+            ref["pitch"].append(key + 21)
+            ref["velocity"].append(64)
+        data.append(({"reg_onset": on, "reg_offset": off, "frame": fr, "velocity": vel},
+                     {k2: np.asarray(v) for k2, v in ref.items()}))
+    th, scores = tune(data, 100.0, onset_grid=(0.5, 0.6, 0.7, 0.8), offset_grid=(0.5, OFFSET_OFF),
+                      frame_grid=(0.2, 0.3, 0.4, 0.5))
+    assert 0.55 < th.onset <= 0.75 and 0.25 < th.frame <= 0.45
+    assert scores["note_f1"] == pytest.approx(1.0) and scores["note_offset_f1"] == pytest.approx(1.0)
+    assert mean_score(data, 100.0, RollThresholds(0.5, OFFSET_OFF, 0.2), "note_f1") < 0.8  # the trap is real

@@ -28,6 +28,8 @@ class EncoderConfig:
     """HPPNet: channels of the 7x7 convs and the harmonic dilated conv."""
     lstm: int = 32
     """HPPNet: hidden size per direction of the frequency-grouped LSTM (shared across the 88 keys)."""
+    eq_db: float = 0.0
+    """Training only: random smooth spectral EQ within ±eq_db dB on the input spectrogram (timbre augmentation)."""
 
 
 @dataclass

@@ -8,10 +8,12 @@ size).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from hiertrans.features import LogMel
+from hiertrans.features import LogMel, random_eq_db
 
 N_KEYS = 88
 
@@ -76,9 +78,10 @@ class CRNN(nn.Module):
     fps = 100.0
 
     def __init__(self, n_mels: int = 229, channels: tuple[int, ...] = (48, 64, 96, 128), fc: int = 768,
-                 gru: int = 256, dropout: float = 0.2, shared: bool = False):
+                 gru: int = 256, dropout: float = 0.2, shared: bool = False, eq_db: float = 0.0):
         super().__init__()
         self.logmel = LogMel(n_mels=n_mels)
+        self.eq_db = eq_db
         self.bn0 = nn.BatchNorm1d(n_mels)
         self.shared = shared
         if shared:
@@ -95,7 +98,9 @@ class CRNN(nn.Module):
         self.feature_dim = 3 * 2 * gru
 
     def forward(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
-        spec = self.logmel(audio)  # (B, T, n_mels)
+        spec = self.logmel(audio)  # (B, T, n_mels), natural log of power
+        if self.training and self.eq_db > 0:
+            spec = spec + random_eq_db(len(spec), spec.shape[-1], self.eq_db, spec.device) * (math.log(10) / 10)
         spec = self.bn0(spec.transpose(1, 2)).transpose(1, 2)
         if self.shared:
             out, h = self.acoustic(spec)  # (B, T, 4*88), (B, T, 2*gru)

@@ -6,6 +6,7 @@ Both are modules so they move with the model and run batched; neither has traina
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 SAMPLE_RATE = 16000
@@ -53,3 +54,13 @@ class CQTSpec(nn.Module):
         mag = self.cqt(audio)[..., :n_frames]  # (B, n_bins, T)
         db = 20 * torch.log10(torch.clamp(mag, min=1e-5))
         return db.transpose(1, 2)  # (B, T, n_bins)
+
+
+def random_eq_db(batch: int, n_bins: int, max_db: float, device=None) -> torch.Tensor:
+    """(B, 1, n_bins) random smooth gain curves in dB, within ±``max_db``: a training-time timbre augmentation.
+
+    Six random gains spread over the frequency axis, linearly interpolated: a different piano, microphone or room
+    mostly changes the spectral envelope, and rendered training data has only a few soundfonts' envelopes.
+    """
+    knots = (torch.rand(batch, 1, 6, device=device) * 2 - 1) * max_db
+    return F.interpolate(knots, size=n_bins, mode="linear", align_corners=True)

@@ -16,11 +16,11 @@ def build_encoder(cfg: EncoderConfig) -> nn.Module:
     if cfg.name == "crnn":
         from hiertrans.crnn import CRNN
 
-        return CRNN(cfg.n_mels, tuple(cfg.channels), cfg.fc, cfg.gru, cfg.dropout, cfg.shared)
+        return CRNN(cfg.n_mels, tuple(cfg.channels), cfg.fc, cfg.gru, cfg.dropout, cfg.shared, cfg.eq_db)
     if cfg.name == "hppnet":
         from hiertrans.hppnet import HPPNet
 
-        return HPPNet(cfg.hpp_channels, cfg.lstm, cfg.dropout)
+        return HPPNet(cfg.hpp_channels, cfg.lstm, cfg.dropout, cfg.eq_db)
     raise ValueError(f"unknown encoder {cfg.name!r}: crnn or hppnet")
 
 

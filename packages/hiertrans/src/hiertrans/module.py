@@ -64,12 +64,14 @@ class TranscriptionModule(L.LightningModule):
     def __init__(self, preset_name: str = "small", encoder: str = "crnn", decoders: list[str] | None = None,
                  stage: str = "encoder", lr: float = 1e-3, weight_decay: float = 0.01, init_weights: str | None = None,
                  warmup_steps: int = 100, pos_weight: float = 1.0, decay_steps: int | None = None,
-                 decay_minutes: float | None = None):
+                 decay_minutes: float | None = None, eq_db: float | None = None):
         super().__init__()
         self.save_hyperparameters()
         cfg = preset(preset_name, encoder)
         if decoders is not None:
             cfg.decoders = tuple(decoders)
+        if eq_db is not None:
+            cfg.encoder.eq_db = eq_db  # training-time spectral EQ (see EncoderConfig.eq_db)
         self.cfg: TranscriberConfig = cfg
         self.model = Transcriber(cfg)
         if init_weights:

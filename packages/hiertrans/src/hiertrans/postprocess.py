@@ -17,7 +17,7 @@ class RollThresholds:
     onset: float = 0.3
     """Onset regression peak height that counts as a note."""
     offset: float = 0.3
-    """Offset regression peak height that ends a note."""
+    """Offset regression peak height that ends a note (above 1: offset peaks unused, the frame roll alone ends it)."""
     frame: float = 0.3
     """Frame activation below which a sounding note ends."""
     min_frames: int = 1

@@ -48,8 +48,9 @@ def _segments(audio: np.ndarray, batch: int):
         yield chunk, torch.from_numpy(x)
 
 
-def _normalise(audio: np.ndarray) -> np.ndarray:
-    # training audio was peak-normalised to 0.9 before gain augmentation; match it
+def prepare(audio: np.ndarray, name: str | Path | None = None) -> np.ndarray:
+    """Checked (see ``check_audio``) and peak-normalised to 0.9, as the training audio was before gain augmentation."""
+    audio = check_audio(audio, name)
     return audio * (0.9 / max(float(np.abs(audio).max()), 1e-8))
 
 
@@ -57,7 +58,7 @@ def _normalise(audio: np.ndarray) -> np.ndarray:
 def transcribe_array(model, audio: np.ndarray, decoder: str = "roll", batch: int = 2, progress: bool = False,
                      thresholds: RollThresholds | None = None, name: str | None = None) -> dict[str, np.ndarray]:
     """16 kHz mono -> notes {onset, offset (seconds), pitch, velocity}."""
-    audio = _normalise(check_audio(audio, name))
+    audio = prepare(audio, name)
     model.eval()
     if thresholds is None and "thresholds" in getattr(model, "extra", {}):
         thresholds = RollThresholds(**model.extra["thresholds"])  # tuned when the checkpoint was shipped
@@ -79,6 +80,17 @@ def transcribe_array(model, audio: np.ndarray, decoder: str = "roll", batch: int
 
 
 def _roll(model, audio, batch, bar, thresholds):
+    r = roll_probabilities(model, audio, batch, bar)
+    return rolls_to_notes(r["reg_onset"], r["reg_offset"], r["frame"], r["velocity"], model.fps, thresholds)
+
+
+@torch.no_grad()
+def roll_probabilities(model, audio: np.ndarray, batch: int = 2, bar=None) -> dict[str, np.ndarray]:
+    """``prepare``d 16 kHz mono -> the encoder's (T, 88) float16 probability rolls for the whole file.
+
+    Kept apart from the note decoding so threshold tuning runs the network once per file.
+    """
+    model.eval()
     fps = model.fps
     per_seg = int(round(tt.SEGMENT_SECONDS * fps))
     n_frames = int(np.ceil(len(audio) / SAMPLE_RATE * fps))
@@ -95,7 +107,7 @@ def _roll(model, audio, batch, bar, thresholds):
     # float16 halves the memory of the whole-file rolls (an hour: 4 x 360k x 88) and is ample for thresholds
     r = {k: (v[:n_frames] / np.float16(255.0)).astype(np.float16) for k, v in rolls.items()}
     del rolls
-    return rolls_to_notes(r["reg_onset"], r["reg_offset"], r["frame"], r["velocity"], fps, thresholds)
+    return r
 
 
 def _lm(model, audio, batch, bar, decoder):
