@@ -13,7 +13,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from hiertrans.data import render_many
 from hiertrans.evaluate import format_table, summary, write_csv
@@ -31,11 +30,7 @@ def heldout_excerpts(per_source: int, seconds: float, soundfont: str = "FluidR3_
     for src in ("pop909", "asap", "cpm"):
         pieces, failed = render_many(source_files([src], "test", per_source), soundfont)
         for p in pieces:
-            audio = np.asarray(p.audio()[: int(seconds * 16000)], np.float32) / 32767.0
-            ref = p.notes()
-            keep = ref["onset"] < len(audio) / 16000
-            ref = {k: v[keep] for k, v in ref.items()}
-            ref["offset"] = np.minimum(ref["offset"], len(audio) / 16000)
+            audio, ref = p.excerpt(seconds)
             out.append((f"{src}/{p.name}", audio, ref))
     return out
 

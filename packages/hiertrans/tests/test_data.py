@@ -27,6 +27,11 @@ def test_render_is_aligned_with_midi(tmp_path, need_fluidsynth, midi_writer):
         assert abs(rise / 16000 - t) < 0.03
     # cached: the second call reads the same file
     assert render_piece(midi, "TimGM6mb.sf2", cache_dir=tmp_path / "cache").audio_path == piece.audio_path
+    # an excerpt ending inside the second note keeps the first two notes, the second cut at the excerpt's end
+    clip, ref = piece.excerpt(2.7)
+    assert len(clip) == int(2.7 * 16000) and np.array_equal(clip, audio[: len(clip)])
+    assert ref["onset"].tolist() == pytest.approx([1.0, 2.5], abs=1e-3)
+    assert ref["offset"].tolist() == pytest.approx([1.4, 2.7], abs=1e-3)
 
 
 def test_pedal_extends_reference_offsets(tmp_path, midi_writer):

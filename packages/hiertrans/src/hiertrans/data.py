@@ -48,6 +48,17 @@ class Piece:
     def seconds(self) -> float:
         return len(self.audio()) / SAMPLE_RATE
 
+    def excerpt(self, seconds: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The first ``seconds`` as float32 audio, with the notes starting inside them (offsets cut at the end), so an
+        evaluation on an excerpt does not count notes the audio cannot contain."""
+        audio = np.asarray(self.audio()[: int(seconds * SAMPLE_RATE)], np.float32) / 32767.0
+        end = len(audio) / SAMPLE_RATE
+        ref = self.notes()
+        keep = ref["onset"] < end
+        ref = {k: v[keep] for k, v in ref.items()}
+        ref["offset"] = np.minimum(ref["offset"], end)
+        return audio, ref
+
 
 def midi_notes(midi_path: str | Path) -> dict[str, np.ndarray]:
     """Reference notes for evaluation/training: non-drum notes, offsets extended by the sustain pedal."""

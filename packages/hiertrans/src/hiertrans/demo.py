@@ -11,8 +11,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 DEMO_SECONDS = 30.0
 
 
@@ -28,7 +26,7 @@ def _corpus_midi(out: Path) -> Path:
 
 def main() -> int:
     from hiertrans.audio import find_soundfont
-    from hiertrans.data import midi_notes, render_piece
+    from hiertrans.data import render_piece
     from hiertrans.metrics import all_scores
     from hiertrans.transcribe import transcribe_array
     from hiertrans.weights import load_model
@@ -40,10 +38,7 @@ def main() -> int:
         except FileNotFoundError:
             sf2 = find_soundfont()
         piece = render_piece(midi, sf2)
-        audio = np.asarray(piece.audio()[: int(DEMO_SECONDS * 16000)], np.float32) / 32767.0
-        ref = midi_notes(midi)
-        keep = ref["onset"] < len(audio) / 16000
-        ref = {k: v[keep] for k, v in ref.items()}
+        audio, ref = piece.excerpt(DEMO_SECONDS)
         model = load_model()
         print(f"hiertrans demo: {Path(midi).name}, first {len(audio) / 16000:.0f} s rendered with {sf2.name}; "
               f"shipped model {model.extra}")

@@ -37,13 +37,9 @@ def tuning_set(model, per_source: int, seconds: float) -> list[tuple[dict, dict]
     files = [f for src in SOURCES for f in source_files([src], "test", TUNE_FIRST + per_source)[TUNE_FIRST:]]
     data = []
     for j, f in enumerate(files):
-        pieces, failed = render_many([f], SOUNDFONTS[j % len(SOUNDFONTS)])
+        pieces, _ = render_many([f], SOUNDFONTS[j % len(SOUNDFONTS)])
         for p in pieces:
-            audio = np.asarray(p.audio()[: int(seconds * 16000)], np.float32) / 32767
-            ref = p.notes()
-            keep = ref["onset"] < len(audio) / 16000
-            ref = {k: v[keep] for k, v in ref.items()}
-            ref["offset"] = np.minimum(ref["offset"], len(audio) / 16000)
+            audio, ref = p.excerpt(seconds)
             data.append((roll_probabilities(model, prepare(audio, p.name)), ref))
     if not data:
         raise RuntimeError("no tuning piece could be rendered (check $SYMPHONIA_DATA and fluidsynth)")
