@@ -10,6 +10,7 @@ STAMP := $(VENV)/.symphonia-installed
 SYMPHONIA_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 export SYMPHONIA_DATA
 SOUNDFONT ?= /usr/share/sounds/sf2/TimGM6mb.sf2
+EXTRA_SOUNDFONT ?= /usr/share/sounds/sf2/sf_GMbank.sf2
 
 .PHONY: setup test test-slow demo lint sysdeps clean-venv
 setup: $(STAMP)
@@ -25,12 +26,13 @@ $(STAMP): $(wildcard packages/*/pyproject.toml) Makefile
 	$(PIP) install -q $(foreach p,$(filter-out packages/symcore/ packages/symtok/,$(PACKAGES)),-e $(p:/=)[dev]) ruff pytest-xdist
 	@touch $@
 
-# System packages the audio tests need (FluidSynth + GM soundfonts); only when missing and only as root.
+# System packages the audio tests and hiertrans training need (FluidSynth + GM soundfonts; csound's GM bank is a
+# third training timbre for hiertrans); only when missing and only as root.
 sysdeps:
-	@if ! command -v fluidsynth >/dev/null || [ ! -f $(SOUNDFONT) ]; then \
+	@if ! command -v fluidsynth >/dev/null || [ ! -f $(SOUNDFONT) ] || [ ! -f $(EXTRA_SOUNDFONT) ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			(apt-get install -y -q fluidsynth timgm6mb-soundfont fluid-soundfont-gm musescore-general-soundfont-small >/dev/null 2>&1 \
-			 || (apt-get update -q >/dev/null && apt-get install -y -q fluidsynth timgm6mb-soundfont fluid-soundfont-gm musescore-general-soundfont-small >/dev/null)) \
+			(apt-get install -y -q fluidsynth timgm6mb-soundfont fluid-soundfont-gm musescore-general-soundfont-small csound-soundfont >/dev/null 2>&1 \
+			 || (apt-get update -q >/dev/null && apt-get install -y -q fluidsynth timgm6mb-soundfont fluid-soundfont-gm musescore-general-soundfont-small csound-soundfont >/dev/null)) \
 			|| echo "warning: could not install fluidsynth; audio tests will skip"; \
 		else echo "note: fluidsynth/soundfont missing and not root; audio tests will skip"; fi; fi
 

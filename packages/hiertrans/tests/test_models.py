@@ -36,6 +36,11 @@ def test_spectral_eq_augments_only_in_training(encoder):
     curves = random_eq_db(64, 229, 6.0)
     assert curves.shape == (64, 1, 229) and curves.abs().max() <= 6.0 and curves.std() > 1.0
     assert (curves[:, 0, 1:] - curves[:, 0, :-1]).abs().max() < 12.0 / 45  # smooth: knots 45 bins apart
+    fine = random_eq_db(64, 229, 6.0, knots=12)  # knots ~20 bins apart: steeper, but still piecewise linear
+    slopes = (fine[:, 0, 1:] - fine[:, 0, :-1]).abs()
+    assert slopes.max() < 12.0 / 20 and slopes.max() > 12.0 / 45 * 0.9
+    assert (fine[:, 0, 2:] - 2 * fine[:, 0, 1:-1] + fine[:, 0, :-2]).abs().gt(1e-4).sum(1).max() <= 2 * 10
+    # ^ bends only at the 10 interior knots (each falls between two bins)
     cfg = preset("tiny", encoder)
     cfg.encoder.dropout, cfg.encoder.eq_db = 0.0, 6.0
     m = Transcriber(cfg)

@@ -30,6 +30,8 @@ class EncoderConfig:
     """HPPNet: hidden size per direction of the frequency-grouped LSTM (shared across the 88 keys)."""
     eq_db: float = 0.0
     """Training only: random smooth spectral EQ within ±eq_db dB on the input spectrogram (timbre augmentation)."""
+    eq_knots: int = 6
+    """Training only: how many random gains the EQ curve interpolates across the frequency axis."""
 
 
 @dataclass

@@ -78,10 +78,11 @@ class CRNN(nn.Module):
     fps = 100.0
 
     def __init__(self, n_mels: int = 229, channels: tuple[int, ...] = (48, 64, 96, 128), fc: int = 768,
-                 gru: int = 256, dropout: float = 0.2, shared: bool = False, eq_db: float = 0.0):
+                 gru: int = 256, dropout: float = 0.2, shared: bool = False, eq_db: float = 0.0,
+                 eq_knots: int = 6):
         super().__init__()
         self.logmel = LogMel(n_mels=n_mels)
-        self.eq_db = eq_db
+        self.eq_db, self.eq_knots = eq_db, eq_knots
         self.bn0 = nn.BatchNorm1d(n_mels)
         self.shared = shared
         if shared:
@@ -100,7 +101,8 @@ class CRNN(nn.Module):
     def forward(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         spec = self.logmel(audio)  # (B, T, n_mels), natural log of power
         if self.training and self.eq_db > 0:
-            spec = spec + random_eq_db(len(spec), spec.shape[-1], self.eq_db, spec.device) * (math.log(10) / 10)
+            spec = spec + random_eq_db(len(spec), spec.shape[-1], self.eq_db, spec.device, self.eq_knots) * (
+                math.log(10) / 10)
         spec = self.bn0(spec.transpose(1, 2)).transpose(1, 2)
         if self.shared:
             out, h = self.acoustic(spec)  # (B, T, 4*88), (B, T, 2*gru)

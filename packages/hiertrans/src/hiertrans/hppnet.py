@@ -39,10 +39,11 @@ class HPPNet(nn.Module):
 
     fps = 50.0
 
-    def __init__(self, channels: int = 16, lstm: int = 32, dropout: float = 0.2, eq_db: float = 0.0):
+    def __init__(self, channels: int = 16, lstm: int = 32, dropout: float = 0.2, eq_db: float = 0.0,
+                 eq_knots: int = 6):
         super().__init__()
         self.cqt = CQTSpec()
-        self.eq_db = eq_db
+        self.eq_db, self.eq_knots = eq_db, eq_knots
         layers, c = [], 1
         for _ in range(3):
             layers += [nn.Conv2d(c, channels, 7, padding=3), nn.BatchNorm2d(channels), nn.ReLU()]
@@ -58,7 +59,7 @@ class HPPNet(nn.Module):
     def forward(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         spec = self.cqt(audio)  # (B, T, 352) dB
         if self.training and self.eq_db > 0:
-            spec = spec + random_eq_db(len(spec), spec.shape[-1], self.eq_db, spec.device)
+            spec = spec + random_eq_db(len(spec), spec.shape[-1], self.eq_db, spec.device, self.eq_knots)
         spec = (spec + 40.0) / 40.0  # roughly unit scale; BN after the first conv does the rest
         x = self.convs(spec.unsqueeze(1))  # (B, C, T, 352)
         x = self.after(self.hd(x))

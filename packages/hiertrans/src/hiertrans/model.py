@@ -16,11 +16,11 @@ def build_encoder(cfg: EncoderConfig) -> nn.Module:
     if cfg.name == "crnn":
         from hiertrans.crnn import CRNN
 
-        return CRNN(cfg.n_mels, tuple(cfg.channels), cfg.fc, cfg.gru, cfg.dropout, cfg.shared, cfg.eq_db)
+        return CRNN(cfg.n_mels, tuple(cfg.channels), cfg.fc, cfg.gru, cfg.dropout, cfg.shared, cfg.eq_db, cfg.eq_knots)
     if cfg.name == "hppnet":
         from hiertrans.hppnet import HPPNet
 
-        return HPPNet(cfg.hpp_channels, cfg.lstm, cfg.dropout, cfg.eq_db)
+        return HPPNet(cfg.hpp_channels, cfg.lstm, cfg.dropout, cfg.eq_db, cfg.eq_knots)
     raise ValueError(f"unknown encoder {cfg.name!r}: crnn or hppnet")
 
 

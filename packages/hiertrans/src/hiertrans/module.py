@@ -64,7 +64,8 @@ class TranscriptionModule(L.LightningModule):
     def __init__(self, preset_name: str = "small", encoder: str = "crnn", decoders: list[str] | None = None,
                  stage: str = "encoder", lr: float = 1e-3, weight_decay: float = 0.01, init_weights: str | None = None,
                  warmup_steps: int = 100, pos_weight: float = 1.0, decay_steps: int | None = None,
-                 decay_minutes: float | None = None, eq_db: float | None = None):
+                 decay_minutes: float | None = None, eq_db: float | None = None,
+                 eq_knots: int | None = None):
         super().__init__()
         self.save_hyperparameters()
         cfg = preset(preset_name, encoder)
@@ -72,6 +73,8 @@ class TranscriptionModule(L.LightningModule):
             cfg.decoders = tuple(decoders)
         if eq_db is not None:
             cfg.encoder.eq_db = eq_db  # training-time spectral EQ (see EncoderConfig.eq_db)
+        if eq_knots is not None:
+            cfg.encoder.eq_knots = eq_knots
         self.cfg: TranscriberConfig = cfg
         self.model = Transcriber(cfg)
         if init_weights:
