@@ -107,3 +107,56 @@ def test_threshold_tuning_finds_the_separating_values():
     assert 0.55 < th.onset <= 0.75 and 0.25 < th.frame <= 0.45
     assert scores["note_f1"] == pytest.approx(1.0) and scores["note_offset_f1"] == pytest.approx(1.0)
     assert mean_score(data, 100.0, RollThresholds(0.5, OFFSET_OFF, 0.2), "note_f1") < 0.8  # the trap is real
+
+
+def test_harmonic_onsets_need_the_higher_threshold():
+    """A weak onset on the octave / twelfth / double octave of a note starting within 30 ms is dropped; the same
+    onset alone, a strong real octave, a weak fifth, and everything when the harmonic threshold is off, survive."""
+    from hiertrans.postprocess import RollThresholds, rolls_to_notes
+
+    t, k = 500, 88
+    on, off, fr, vel = (np.zeros((t, k), np.float32) for _ in range(4))
+    on[100, 40] = 0.95            # fundamental
+    on[102, 52] = 0.80            # its 2nd harmonic, 20 ms later: a confusion
+    on[99, 59] = 0.80             # its 3rd harmonic (+19), 10 ms earlier: a confusion
+    on[100, 47] = 0.80            # a fifth is not a harmonic: kept
+    on[200, 30] = on[200, 42] = 0.95  # a real, strongly played octave: both kept
+    on[300, 52] = 0.80            # the weak key on its own: kept
+    on[400, 40], on[406, 52] = 0.95, 0.80  # 60 ms apart: outside the window, kept
+    fr[:] = 0.0
+
+    def keys(h):
+        notes = rolls_to_notes(on, off, fr, vel, 100.0, RollThresholds(0.5, 1.1, 0.3, harmonic=h))
+        return sorted(zip((notes["onset"] * 100).round().astype(int).tolist(), (notes["pitch"] - 21).tolist()))
+
+    everything = [(99, 59), (100, 40), (100, 47), (102, 52), (200, 30), (200, 42), (300, 52), (400, 40), (406, 52)]
+    assert keys(0.0) == everything
+    assert keys(0.9) == [n for n in everything if n not in ((99, 59), (102, 52))]
+
+
+def test_threshold_tuning_switches_harmonic_suppression_on_only_when_it_pays():
+    from hiertrans.ship import OFFSET_OFF, tune
+
+    def case(spurious: bool):
+        on, fr = np.zeros((400, 88), np.float32), np.zeros((400, 88), np.float32)
+        ref = {"onset": [], "offset": [], "pitch": [], "velocity": []}
+        for n in range(8):
+            s, key = 20 + 45 * n, 20 + 3 * n
+            on[s, key], fr[s:s + 20, key] = 0.95, 0.9
+            notes = [(s, key)]
+            if n % 2:  # a real octave, played as strongly
+                on[s, key + 12], fr[s:s + 20, key + 12] = 0.95, 0.9
+                notes.append((s, key + 12))
+            if spurious:
+                on[s + 1, key + 24] = 0.8  # a weak double-octave confusion
+            for s2, k2 in notes:
+                ref["onset"].append(s2 / 100), ref["offset"].append((s2 + 20) / 100)
+                ref["pitch"].append(k2 + 21), ref["velocity"].append(64)
+        rolls = {"reg_onset": on, "reg_offset": np.zeros_like(on), "frame": fr, "velocity": np.zeros_like(on)}
+        return [(rolls, {k: np.asarray(v) for k, v in ref.items()})]
+
+    grid = dict(onset_grid=(0.5, 0.7), offset_grid=(OFFSET_OFF,), frame_grid=(0.5,), harmonic_grid=(0.0, 0.9))
+    th, scores = tune(case(True), 100.0, **grid)
+    assert th.harmonic == 0.9 and scores["note_f1"] == pytest.approx(1.0)
+    th, _ = tune(case(False), 100.0, **grid)
+    assert th.harmonic == 0.0  # no confusions: suppression cannot help, and a tie leaves it off

@@ -22,6 +22,33 @@ class RollThresholds:
     """Frame activation below which a sounding note ends."""
     min_frames: int = 1
     """Shortest note, in frames."""
+    harmonic: float = 0.0
+    """Onset threshold for a note 12, 19 or 24 semitones above a note starting within ±30 ms (its 2nd, 3rd or 4th
+    harmonic); at or below ``onset`` it changes nothing. On an unseen piano half the false notes sit on such
+    harmonics, and they have weaker onset peaks than real octaves (see ``harmonic_peaks``)."""
+
+
+HARMONICS = (12, 19, 24)
+"""Semitones from a fundamental to its 2nd, 3rd and 4th harmonic."""
+
+
+def harmonic_peaks(peak: np.ndarray, onset: np.ndarray, threshold: float, window: int = 3) -> np.ndarray:
+    """Drop onset peaks below ``threshold`` that lie on a harmonic of another peak within ±``window`` frames.
+
+    A real octave doubling has an onset peak as strong as its lower note; the model's harmonic confusions do not
+    (session 7, run-5 weights, 9 unseen pieces: a 0.9 bar on harmonic positions removed 120 of 488 false notes at a
+    cost of 28 of 1590 true ones with a training soundfont, and 226 of 831 for 48 of 1337 with the unseen one).
+    """
+    if threshold <= 0:
+        return peak
+    near = peak.copy()
+    for s in range(1, window + 1):  # time dilation of the peaks: "a note starts at this key within ±window"
+        near[s:] |= peak[:-s]
+        near[:-s] |= peak[s:]
+    parent = np.zeros_like(peak)
+    for d in HARMONICS:
+        parent[:, d:] |= near[:, :-d]
+    return peak & ~(parent & (onset < threshold))
 
 
 def _peaks(x: np.ndarray, threshold: float) -> np.ndarray:
@@ -48,7 +75,7 @@ def rolls_to_notes(onset: np.ndarray, offset: np.ndarray, frame: np.ndarray, vel
     th = th or RollThresholds()
     onset, offset, frame = (np.asarray(a) for a in (onset, offset, frame))  # float16 is fine: no copies
     n_frames = len(onset)
-    on_t, on_k = np.nonzero(_peaks(onset, th.onset))
+    on_t, on_k = np.nonzero(harmonic_peaks(_peaks(onset, th.onset), onset, th.harmonic))
     off_peak = _peaks(offset, th.offset)
     rows = []
     for k in np.unique(on_k):

@@ -54,11 +54,14 @@ def mean_score(data, fps: float, th: RollThresholds, key: str) -> float:
     return float(np.mean(scores))
 
 
-def tune(data, fps: float, onset_grid, offset_grid, frame_grid) -> tuple[RollThresholds, dict[str, float]]:
-    """Two stages: the onset threshold decides which notes exist (note F1 ignores ends), then offset and frame
-    thresholds, searched jointly, decide where they end (note+offset F1)."""
-    f1, on = max((mean_score(data, fps, RollThresholds(t, OFFSET_OFF, 0.3), "note_f1"), t) for t in onset_grid)
-    cands = [RollThresholds(on, o, fr) for o in offset_grid for fr in frame_grid]
+def tune(data, fps: float, onset_grid, offset_grid, frame_grid,
+         harmonic_grid=(0.0,)) -> tuple[RollThresholds, dict[str, float]]:
+    """Two stages: the onset and harmonic thresholds, searched jointly, decide which notes exist (note F1 ignores
+    ends), then offset and frame thresholds, searched jointly, decide where they end (note+offset F1)."""
+    f1, on, hm = max(((mean_score(data, fps, RollThresholds(t, OFFSET_OFF, 0.3, harmonic=h), "note_f1"), t, h)
+                      for t in onset_grid for h in harmonic_grid), key=lambda c: (c[0], c[1], -c[2]))
+    # ^ on a tie the harmonic suppression stays off (lowest value): it only runs when it pays
+    cands = [RollThresholds(on, o, fr, harmonic=hm) for o in offset_grid for fr in frame_grid]
     off_f1, best = max(((mean_score(data, fps, c, "note_offset_f1"), i) for i, c in enumerate(cands)))
     th = cands[best]
     return th, {"note_f1": f1, "note_offset_f1": off_f1, "frame_f1": mean_score(data, fps, th, "frame_f1")}
@@ -75,7 +78,8 @@ def main() -> None:
     model = load_model(args.export)
     data = tuning_set(model, args.per_source, args.seconds)
     th, scores = tune(data, model.fps, onset_grid=np.round(np.arange(0.4, 0.91, 0.05), 2).tolist(),
-                      offset_grid=(0.5, 0.7, 0.9, OFFSET_OFF), frame_grid=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6))
+                      offset_grid=(0.5, 0.7, 0.9, OFFSET_OFF), frame_grid=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6),
+                      harmonic_grid=(0.0, 0.8, 0.85, 0.9, 0.95))
     print(f"thresholds {th}: tuning-set note F1 {scores['note_f1']:.3f}, note+offset F1 "
           f"{scores['note_offset_f1']:.3f}, frame F1 {scores['frame_f1']:.3f} ({len(data)} excerpts)")
     extra = {k: v for k, v in model.extra.items() if not k.startswith("tuned_")}
