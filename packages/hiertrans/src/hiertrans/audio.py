@@ -1,44 +1,19 @@
-"""Audio in and out for transcription: reading any file to 16 kHz mono, and rendering MIDI with FluidSynth.
-
-symcore.audio is the project's home for these; until it is importable we fall back to the same behaviour here
-(soundfile + librosa resampling, the fluidsynth CLI), so hiertrans never blocks on it.
-"""
+"""Audio for transcription on top of symcore.audio (the project's one reader, soundfont finder and renderer):
+hour-long files streamed in blocks with bounded memory, NaN/empty checks that name the file, MIDI made all-piano
+for rendering, and cache keys."""
 
 from __future__ import annotations
 
 import hashlib
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from symcore.errors import AudioError, MidiError
+from symcore.audio import find_soundfont, render_midi  # noqa: F401  (re-exported for hiertrans users)
+from symcore.audio import load_audio as _load
+from symcore.errors import AudioError
 from symcore.midi_write import write_midi
 
 SAMPLE_RATE = 16000
-SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/soundfonts", "/usr/share/sounds/sf3")
-
-
-def find_soundfont(name: str | None = None) -> Path:
-    """A General-MIDI soundfont: ``name`` may be a path or a file name (``TimGM6mb.sf2``) in the system folders."""
-    try:
-        from symcore.audio import find_soundfont as _find
-
-        return Path(_find(name))
-    except ImportError:
-        pass
-    if name and Path(name).is_file():
-        return Path(name)
-    wanted = [name] if name else ["TimGM6mb.sf2", "FluidR3_GM.sf2", "MuseScore_General.sf3", "default-GM.sf2"]
-    for d in SOUNDFONT_DIRS:
-        for w in wanted:
-            if (Path(d) / w).is_file():
-                return Path(d) / w
-    raise FileNotFoundError(f"soundfont {name or '(any GM)'} not found in {', '.join(SOUNDFONT_DIRS)}; "
-                            "install fluid-soundfont-gm or timgm6mb-soundfont")
-
-
 STREAM_SECONDS = 600.0  # longer files are read, downmixed and resampled block by block
 
 
@@ -78,73 +53,12 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     streamed = _load_streaming(path, sr)
     if streamed is not None:
         return streamed
-    try:
-        from symcore.audio import load_audio as _load
-
-        audio = _load(path, sr=sr)
-    except ImportError:
-        audio = _load_fallback(path, sr)
-    audio = np.asarray(audio, dtype=np.float32)
+    audio = np.asarray(_load(path, sr=sr), dtype=np.float32)
     if audio.size == 0:
         raise AudioError(path, "no samples")
     if not np.isfinite(audio).all():
         raise AudioError(path, "audio contains NaN or Inf samples")
     return audio
-
-
-def _load_fallback(path: str | Path, sr: int) -> np.ndarray:
-    import soundfile as sf
-
-    try:
-        data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as err:  # soundfile raises several types; the caller only needs one
-        try:
-            import librosa
-
-            data, file_sr = librosa.load(str(path), sr=None, mono=False)
-            data = np.atleast_2d(data).T
-        except Exception:
-            raise AudioError(path, f"unreadable audio ({err})") from err
-    mono = data.mean(axis=1)
-    if file_sr != sr:
-        import librosa
-
-        mono = librosa.resample(mono, orig_sr=file_sr, target_sr=sr, res_type="soxr_hq")
-    return mono.astype(np.float32)
-
-
-def render_midi(midi_path: str | Path, sr: int = SAMPLE_RATE, soundfont: str | Path | None = None,
-                out_path: str | Path | None = None) -> np.ndarray:
-    """Render a MIDI file to float32 mono at ``sr`` with FluidSynth (optionally also written to ``out_path``)."""
-    try:
-        from symcore.audio import render_midi as _render
-
-        return np.asarray(_render(midi_path, sr=sr, soundfont=soundfont, out_path=out_path), dtype=np.float32)
-    except ImportError:
-        pass
-    exe = shutil.which("fluidsynth")
-    if exe is None:
-        raise RuntimeError("fluidsynth is not installed (apt-get install fluidsynth)")
-    sf2 = find_soundfont(str(soundfont) if soundfont else None)
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "out.wav"
-        proc = subprocess.run([exe, "-ni", "-q", "-g", "1.0", "-r", str(sr), "-F", str(wav), str(sf2),
-                               str(midi_path)], capture_output=True, text=True)
-        if proc.returncode != 0 or not wav.is_file():
-            raise MidiError(midi_path, f"fluidsynth failed: {proc.stderr.strip()[:200]}")
-        import soundfile as sf
-
-        data, file_sr = sf.read(str(wav), dtype="float32", always_2d=True)
-    audio = data.mean(axis=1)
-    if file_sr != sr:
-        import librosa
-
-        audio = librosa.resample(audio, orig_sr=file_sr, target_sr=sr)
-    if out_path is not None:
-        import soundfile as sf
-
-        sf.write(str(out_path), audio, sr)
-    return audio.astype(np.float32)
 
 
 def piano_midi(src: str | Path, dst: str | Path) -> None:
