@@ -12,41 +12,15 @@ import math
 
 import torch
 import torch.nn.functional as F
+from symcore.attention import attention
+from symcore.rope import apply_rope, rope_cache
 from torch import nn
-
-
-def _attention(q, k, v, causal=False, key_padding_mask=None):
-    """symcore.attention when it is there (one implementation for the project), SDPA otherwise."""
-    try:
-        from symcore.attention import attention
-
-        return attention(q, k, v, causal=causal, key_padding_mask=key_padding_mask)
-    except ImportError:
-        mask = None if key_padding_mask is None else key_padding_mask[:, None, None, :]
-        if causal and q.shape[2] > 1:
-            tq, tk = q.shape[2], k.shape[2]
-            c = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(tk - tq)
-            mask = c if mask is None else (mask & c)
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
 def _rope(x: torch.Tensor, start: int, base: float) -> torch.Tensor:
     """Rotate-half RoPE on (B, H, T, D) for positions start..start+T-1."""
-    try:
-        from symcore.rope import apply_rope, rope_cache
-
-        cos, sin = rope_cache(start + x.shape[2], x.shape[-1], base, x.device, x.dtype)
-        return apply_rope(x, cos[start:], sin[start:])
-    except ImportError:
-        d = x.shape[-1]
-        inv = 1.0 / (base ** (torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d))
-        t = torch.arange(start, start + x.shape[2], device=x.device, dtype=torch.float32)
-        ang = torch.outer(t, inv)
-        emb = torch.cat([ang, ang], -1)
-        cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
-        x1, x2 = x[..., : d // 2], x[..., d // 2:]
-        return x * cos + torch.cat([-x2, x1], -1) * sin
+    cos, sin = rope_cache(start + x.shape[2], x.shape[-1], base, x.device, x.dtype)
+    return apply_rope(x, cos[start:], sin[start:])
 
 
 def sinusoidal_positions(n: int, dim: int, device=None) -> torch.Tensor:
@@ -110,10 +84,10 @@ class DecoderBlock(nn.Module):
             if "k" in cache:
                 k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
             cache["k"], cache["v"] = k, v
-        a = _attention(q, k, v, causal=True)  # (B, H, t, Dh)
+        a = attention(q, k, v, causal=True)  # (B, H, t, Dh); symcore: flash-attn on CUDA, else SDPA
         x = x + self.drop(self.self_out(a.transpose(1, 2).reshape(b, t, d)))
         qc = self._heads(self.q_cross(self.norm2(x)))
-        c = _attention(qc, mem_kv[0], mem_kv[1], key_padding_mask=mem_mask)
+        c = attention(qc, mem_kv[0], mem_kv[1], key_padding_mask=mem_mask)
         x = x + self.drop(self.cross_out(c.transpose(1, 2).reshape(b, t, d)))
         return x + self.ffn(self.norm3(x))
 

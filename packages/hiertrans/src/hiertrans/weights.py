@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import torch
+from symcore.weights import load_weights, save_weights
 from torch import nn
 
 from hiertrans.config import TranscriberConfig
@@ -14,28 +15,14 @@ SHIPPED = Path(__file__).parent / "weights" / "small-crnn.safetensors"
 
 
 def _save(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    try:
-        from symcore.weights import save_weights
-
-        save_weights(state, path, metadata=metadata)
-    except ImportError:
-        from safetensors.torch import save_file
-
-        tmp = path.with_suffix(".tmp")
-        save_file(state, str(tmp), metadata=metadata)
-        tmp.replace(path)
+    save_weights(state, path, metadata=metadata)
 
 
 def _load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     from safetensors import safe_open
 
     if path.suffix != ".safetensors":
-        try:
-            from symcore.weights import load_weights
-
-            return load_weights(path), {}
-        except ImportError as err:
-            raise ValueError(f"{path}: only .safetensors checkpoints are accepted") from err
+        return load_weights(path), {}  # symcore refuses anything that is not plain tensors (weights_only)
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
