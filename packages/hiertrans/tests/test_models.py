@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hiertrans.config import preset
@@ -126,6 +127,31 @@ def test_greedy_decoders_follow_the_grammar():
     flat = generate.decode_flat(m.decoders["flat"], feats, [[60], []], max_notes=5)
     f0 = tt.decode_flat(flat[0])
     assert f0.continuing[0] and f0.pitch[0] == 60
+
+
+def _heads_ascend(notes) -> bool:
+    """Note heads in target order: times non-decreasing, pitches strictly rising within one time step."""
+    heads = [(t, p) for t, p in notes if t is not None]
+    return all(a < b for a, b in zip(heads, heads[1:]))
+
+
+def test_greedy_decoders_never_repeat_a_note_at_one_time():
+    """An untrained decoder's argmax repeats itself; the grammar must still give one note per (time, key), listed
+    by ascending key, as the targets are (a repeated note at one step is never a valid sequence)."""
+    from hiertrans import generate
+
+    cfg = preset("tiny")
+    cfg.decoders = ("onset", "flat")
+    for seed in range(3):
+        torch.manual_seed(seed)
+        m = Transcriber(cfg).eval()
+        feats = m(torch.randn(2, 16000) * 0.1)["features"]
+        for seq in generate.decode_onsets(m.decoders["onset"], feats, max_notes=40):
+            assert _heads_ascend(tt.decode_onsets(seq))
+        for seq in generate.decode_flat(m.decoders["flat"], feats, max_notes=20):
+            seg = tt.decode_flat(seq)
+            steps = np.round(seg.onset / tt.TIME_RESOLUTION).astype(int)
+            assert _heads_ascend(list(zip(steps.tolist(), seg.pitch.tolist())))
 
 
 def test_every_config_builds():

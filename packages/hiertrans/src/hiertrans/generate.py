@@ -1,7 +1,9 @@
 """Greedy decoding of the note decoders, batched over segments, one token per step with a KV cache.
 
 The grammar of each sequence is enforced by masking logits: a note head is a time token (never earlier than the
-previous one) or ``<eos>``; after a head comes a pitch; the velocity model only ever emits velocities, the offset
+previous one) or ``<eos>``; after a head comes a pitch, higher than the previous note's when both start on the same
+step (targets list simultaneous notes by ascending pitch, so a repeated or descending pair at one time is never a
+valid sequence); the velocity model only ever emits velocities, the offset
 model only a time (not before the note's onset) or ``<note_sustain>``. Known tokens (the notes given to the
 velocity/offset models, the continuing notes carried from the previous segment) are fed, not predicted.
 """
@@ -19,6 +21,24 @@ _PITCH = torch.zeros(V, dtype=torch.bool)
 _PITCH[tt.PITCH_OFFSET + 21:tt.PITCH_OFFSET + 109] = True  # piano keys only
 _VEL = torch.zeros(V, dtype=torch.bool)
 _VEL[tt.VELOCITY_OFFSET + 1:tt.VOCAB_SIZE] = True
+
+
+TOP_KEY = 108
+
+
+def _head_times(last_time: int, last_pitch: int) -> torch.Tensor:
+    """Allowed onset times: not before the last note's, and past it once the top key has been used there."""
+    allowed = torch.zeros(V, dtype=torch.bool)
+    allowed[tt.TIME_OFFSET + last_time + (last_pitch >= TOP_KEY):tt.PITCH_OFFSET - 1] = True  # never time 1000
+    allowed[tt.EOS] = True
+    return allowed
+
+
+def _pitches_above(lowest: int) -> torch.Tensor:
+    """Piano keys above MIDI pitch ``lowest`` (pass 20 for all 88)."""
+    allowed = _PITCH.clone()
+    allowed[tt.PITCH_OFFSET:tt.PITCH_OFFSET + lowest + 1] = False
+    return allowed
 
 
 class _Stepper:
@@ -45,7 +65,7 @@ def decode_onsets(decoder, features: torch.Tensor, continuing: list[list[int]] |
     # has ended starts generating.
     step = _Stepper(decoder, features)
     done = [False] * b
-    last_time = [0] * b
+    last_time, last_pitch = [0] * b, [20] * b  # the last note head's step, and its pitch (20: none yet)
     pos = 0
     logits = None
     limit = max(len(s) for s in seqs) + 2 * max_notes
@@ -56,19 +76,23 @@ def decode_onsets(decoder, features: torch.Tensor, continuing: list[list[int]] |
         for i in range(b):
             if done[i] or pos < len(seqs[i]):
                 continue
-            allowed = torch.zeros(V, dtype=torch.bool)
             prev = seqs[i][-1]
-            if tt.is_time(prev) or prev == tt.CONTINUE:
-                allowed |= _PITCH
+            if tt.is_time(prev):
+                allowed = _pitches_above(last_pitch[i])
+            elif prev == tt.CONTINUE:
+                allowed = _PITCH
             else:
-                allowed[tt.TIME_OFFSET + last_time[i]:tt.PITCH_OFFSET - 1] = True  # never time 1000 for an onset
-                allowed[tt.EOS] = True
+                allowed = _head_times(last_time[i], last_pitch[i])
             tok = int(torch.where(allowed, logits[i], -torch.inf).argmax())
             seqs[i].append(tok)
             if tok == tt.EOS:
                 done[i] = True
             elif tt.is_time(tok):
+                if tok - tt.TIME_OFFSET > last_time[i]:
+                    last_pitch[i] = 20
                 last_time[i] = tok - tt.TIME_OFFSET
+            elif tt.is_time(prev):
+                last_pitch[i] = tok - tt.PITCH_OFFSET
     return [np.array(s, dtype=np.int64) for s in seqs]
 
 
@@ -132,7 +156,7 @@ def decode_flat(decoder, features: torch.Tensor, continuing: list[list[int]] | N
     step = _Stepper(decoder, features)
     done = [False] * b
     state = [0] * b  # next token in the group: 0 head, 1 pitch, 2 velocity, 3 offset
-    last_time, head_tok = [0] * b, [0] * b
+    last_time, head_tok, last_pitch = [0] * b, [0] * b, [20] * b
     logits = step.feed(torch.tensor(seqs))
     for _ in range(4 * max_notes + 3 * max(len(f) for f in forced) + 1):
         for i in range(b):
@@ -146,10 +170,9 @@ def decode_flat(decoder, features: torch.Tensor, continuing: list[list[int]] | N
                 continue
             allowed = torch.zeros(V, dtype=torch.bool)
             if state[i] == 0:
-                allowed[tt.TIME_OFFSET + last_time[i]:tt.PITCH_OFFSET - 1] = True
-                allowed[tt.EOS] = True
+                allowed = _head_times(last_time[i], last_pitch[i])
             elif state[i] == 1:
-                allowed |= _PITCH
+                allowed = _pitches_above(last_pitch[i])
             elif state[i] == 2:
                 allowed |= _VEL
             else:
@@ -161,8 +184,12 @@ def decode_flat(decoder, features: torch.Tensor, continuing: list[list[int]] | N
             if tok == tt.EOS:
                 done[i] = True
             elif state[i] == 0:
+                if tok - tt.TIME_OFFSET > last_time[i]:
+                    last_pitch[i] = 20
                 head_tok[i], last_time[i], state[i] = tok, tok - tt.TIME_OFFSET, 1
             else:
+                if state[i] == 1:
+                    last_pitch[i] = tok - tt.PITCH_OFFSET
                 state[i] = (state[i] + 1) % 4
         if all(done):
             break
