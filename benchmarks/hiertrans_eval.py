@@ -58,7 +58,7 @@ def main() -> None:
             est = transcribe_array(model, audio, decoder=decoder)
             wall = time.perf_counter() - t0
             drows.append({"name": name, "seconds": len(audio) / 16000, "wall": wall, "decoder": decoder,
-                          **all_scores(ref, est)})
+                          "notes": len(est["pitch"]), **all_scores(ref, est)})
             print(f"{decoder} {name}: note F1 {drows[-1]['note_f1']:.3f} ({wall:.1f} s)", flush=True)
         rows += drows
         tables[f"{model.cfg.encoder.name}+{decoder}"] = summary(drows)

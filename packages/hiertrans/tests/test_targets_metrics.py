@@ -160,3 +160,16 @@ def test_threshold_tuning_switches_harmonic_suppression_on_only_when_it_pays():
     assert th.harmonic == 0.9 and scores["note_f1"] == pytest.approx(1.0)
     th, _ = tune(case(False), 100.0, **grid)
     assert th.harmonic == 0.0  # no confusions: suppression cannot help, and a tie leaves it off
+
+
+def test_summary_reports_decode_cost_per_note_when_counted():
+    from hiertrans.evaluate import SUMMARY_KEYS, format_table, summary
+
+    base = {k: 0.5 for k in SUMMARY_KEYS}
+    rows = [{**base, "wall": 2.0, "seconds": 10.0, "notes": 100}, {**base, "wall": 1.0, "seconds": 10.0, "notes": 50}]
+    s = summary(rows)
+    assert s["wall_per_audio_second"] == pytest.approx(0.15) and s["notes"] == 150
+    assert s["ms_per_note"] == pytest.approx(20.0)  # 3 s over 150 notes, not the mean of per-file ratios
+    assert "ms_per_note" not in summary([{k: v for k, v in r.items() if k != "notes"} for r in rows])
+    table = format_table({"a": s})
+    assert "| notes | ms_per_note | files |" in table and "| 150 | 20.000 | 2 |" in table

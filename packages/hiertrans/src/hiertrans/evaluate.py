@@ -53,6 +53,9 @@ def summary(rows: list[dict]) -> dict[str, float]:
         return {}
     out = {k: float(np.mean([r[k] for r in rows])) for k in SUMMARY_KEYS}
     out["wall_per_audio_second"] = sum(r["wall"] for r in rows) / max(sum(r["seconds"] for r in rows), 1e-9)
+    if all("notes" in r for r in rows):  # LM decoding costs per emitted note: compare decoders at equal output
+        out["notes"] = sum(r["notes"] for r in rows)
+        out["ms_per_note"] = 1000 * sum(r["wall"] for r in rows) / max(out["notes"], 1)
     out["files"] = len(rows)
     return out
 
@@ -70,10 +73,11 @@ def write_csv(rows: list[dict], path: str | Path) -> None:
 
 def format_table(summaries: dict[str, dict[str, float]]) -> str:
     """Markdown table: one row per system."""
-    cols = [*SUMMARY_KEYS, "wall_per_audio_second", "files"]
+    cols = [*SUMMARY_KEYS, "wall_per_audio_second"]
+    cols += [c for c in ("notes", "ms_per_note") if any(c in s for s in summaries.values())] + ["files"]
     lines = ["| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, s in summaries.items():
-        lines.append(f"| {name} | " + " | ".join(f"{s.get(c, float('nan')):.3f}" if c != "files"
+        lines.append(f"| {name} | " + " | ".join(f"{s.get(c, float('nan')):.3f}" if c not in ("files", "notes")
                                                    else str(s.get(c, 0)) for c in cols) + " |")
     return "\n".join(lines)
 
