@@ -17,13 +17,13 @@ from symtok import transcription as tt
 V = tt.VOCAB_SIZE
 _TIME = torch.zeros(V, dtype=torch.bool)
 _TIME[tt.TIME_OFFSET:tt.PITCH_OFFSET] = True
+LOW_KEY, TOP_KEY = 21, 108
+NO_PITCH = LOW_KEY - 1
+"""The "previous pitch" before any note at the current time step: every piano key is above it."""
 _PITCH = torch.zeros(V, dtype=torch.bool)
-_PITCH[tt.PITCH_OFFSET + 21:tt.PITCH_OFFSET + 109] = True  # piano keys only
+_PITCH[tt.PITCH_OFFSET + LOW_KEY:tt.PITCH_OFFSET + TOP_KEY + 1] = True  # piano keys only
 _VEL = torch.zeros(V, dtype=torch.bool)
 _VEL[tt.VELOCITY_OFFSET + 1:tt.VOCAB_SIZE] = True
-
-
-TOP_KEY = 108
 
 
 def _head_times(last_time: int, last_pitch: int) -> torch.Tensor:
@@ -35,7 +35,7 @@ def _head_times(last_time: int, last_pitch: int) -> torch.Tensor:
 
 
 def _pitches_above(lowest: int) -> torch.Tensor:
-    """Piano keys above MIDI pitch ``lowest`` (pass 20 for all 88)."""
+    """Piano keys above MIDI pitch ``lowest`` (all 88 for NO_PITCH)."""
     allowed = _PITCH.clone()
     allowed[tt.PITCH_OFFSET:tt.PITCH_OFFSET + lowest + 1] = False
     return allowed
@@ -65,7 +65,7 @@ def decode_onsets(decoder, features: torch.Tensor, continuing: list[list[int]] |
     # has ended starts generating.
     step = _Stepper(decoder, features)
     done = [False] * b
-    last_time, last_pitch = [0] * b, [20] * b  # the last note head's step, and its pitch (20: none yet)
+    last_time, last_pitch = [0] * b, [NO_PITCH] * b  # the last note head's step, and its pitch
     pos = 0
     logits = None
     limit = max(len(s) for s in seqs) + 2 * max_notes
@@ -89,7 +89,7 @@ def decode_onsets(decoder, features: torch.Tensor, continuing: list[list[int]] |
                 done[i] = True
             elif tt.is_time(tok):
                 if tok - tt.TIME_OFFSET > last_time[i]:
-                    last_pitch[i] = 20
+                    last_pitch[i] = NO_PITCH
                 last_time[i] = tok - tt.TIME_OFFSET
             elif tt.is_time(prev):
                 last_pitch[i] = tok - tt.PITCH_OFFSET
@@ -156,7 +156,7 @@ def decode_flat(decoder, features: torch.Tensor, continuing: list[list[int]] | N
     step = _Stepper(decoder, features)
     done = [False] * b
     state = [0] * b  # next token in the group: 0 head, 1 pitch, 2 velocity, 3 offset
-    last_time, head_tok, last_pitch = [0] * b, [0] * b, [20] * b
+    last_time, head_tok, last_pitch = [0] * b, [0] * b, [NO_PITCH] * b
     logits = step.feed(torch.tensor(seqs))
     for _ in range(4 * max_notes + 3 * max(len(f) for f in forced) + 1):
         for i in range(b):
@@ -185,7 +185,7 @@ def decode_flat(decoder, features: torch.Tensor, continuing: list[list[int]] | N
                 done[i] = True
             elif state[i] == 0:
                 if tok - tt.TIME_OFFSET > last_time[i]:
-                    last_pitch[i] = 20
+                    last_pitch[i] = NO_PITCH
                 head_tok[i], last_time[i], state[i] = tok, tok - tt.TIME_OFFSET, 1
             else:
                 if state[i] == 1:
