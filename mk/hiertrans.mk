@@ -6,7 +6,7 @@ HIERTRANS_RUNS ?= /tmp/hiertrans_runs
 train-hiertrans-tiny: setup sysdeps
 	$(PY) -m hiertrans.train fit --config configs/hiertrans/tiny.yaml
 
-# Stage 1: the encoder on roll targets (1 h CPU; the shipped model is six such runs, each continuing the last —
+# Stage 1: the encoder on roll targets (1 h CPU; the shipped model is seven such runs, each continuing the last —
 # the commands are in docs/hiertrans.md). Stage 2 (the note decoders on the frozen encoder, 105 min CPU) is
 # `train-hiertrans-stage2`; the shipped model has had stage 1 only — 50 CPU minutes of joint and 105 of
 # decoder-only stage 2 left the decoders unconverged (benchmarks/results/hiertrans_stage2*_eval.md, docs/hiertrans.md).
