@@ -221,12 +221,16 @@ def probe_target(path: str) -> None:
     if data == b"memory":
         np.ones(2**40, np.uint8)  # 1 TiB: must hit the worker's address-space limit
     if data == b"bloat":
-        # 200 MB above this worker's peak so far, so the peak always rises whatever ran in the worker before
-        # (either it fits in the address-space limit and the RSS check fires, or it raises MemoryError)
+        # Touch 200 MB more than this worker's peak so far, so the peak always rises whatever ran in the worker
+        # before (either it fits in the address-space limit and the RSS check fires, or it raises MemoryError).
+        # Only the gap between the current RSS and the peak, plus 200 MB, is new: allocating peak + 200 MB (about
+        # 1 GB after the imports) timed out twice at 4 s in a loaded CI run (session 7).
         import resource
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        keep = np.ones(peak + 200 * 2**20, np.uint8)
+        statm = Path("/proc/self/statm")  # Linux; elsewhere assume the worker sits at its peak
+        current = int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") if statm.exists() else peak
+        keep = np.ones(max(peak - current, 0) + 200 * 2**20, np.uint8)
         del keep
     load_target(path)
 
