@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import torch
-from symcore.weights import load_weights, save_weights
+from symcore.weights import is_safetensors, load_weights, read_metadata, save_weights
 from torch import nn
 
 from hiertrans.config import TranscriberConfig
@@ -14,21 +14,10 @@ from hiertrans.config import TranscriberConfig
 SHIPPED = Path(__file__).parent / "weights" / "small-crnn.safetensors"
 
 
-def _save(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    save_weights(state, path, metadata=metadata)
-
-
 def _load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    from safetensors import safe_open
-
-    if path.suffix != ".safetensors":
-        return load_weights(path), {}  # symcore refuses anything that is not plain tensors (weights_only)
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
-            return {k: fh.get_tensor(k) for k in fh.keys()}, meta
-    except Exception as err:
-        raise ValueError(f"{path}: not a readable safetensors file ({err})") from err
+    """Tensors and metadata; symcore refuses anything that is not plain tensors (weights_only) and names the file
+    when it is corrupt."""
+    return load_weights(path), (read_metadata(path) if is_safetensors(path) else {})
 
 
 def save_model(model: nn.Module, cfg: TranscriberConfig, path: str | Path, extra: dict | None = None) -> Path:
@@ -38,7 +27,7 @@ def save_model(model: nn.Module, cfg: TranscriberConfig, path: str | Path, extra
     state = {k: v.detach().float().contiguous() if v.is_floating_point() else v.detach().contiguous()
              for k, v in model.state_dict().items()}
     meta = {"config": json.dumps(cfg.to_dict()), "extra": json.dumps(extra or {})}
-    _save(state, path, meta)
+    save_weights(state, path, metadata=meta)
     return path
 
 
