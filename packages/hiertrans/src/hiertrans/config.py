@@ -64,6 +64,8 @@ class TranscriberConfig:
     """Size of every note decoder."""
     decoders: tuple[str, ...] = ("onset", "velocity", "offset")
     """Which decoders to build: any of ``onset``, ``velocity``, ``offset``, ``flat``."""
+    note_filter: bool = False
+    """Carry a fitted ``NoteFilter`` (a second look at roll onsets, see ``hiertrans.notefilter``); set by ship."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,7 +77,7 @@ class TranscriberConfig:
         known_d = {f.name for f in fields(DecoderConfig)}
         return cls(EncoderConfig(**{k: v for k, v in enc.items() if k in known_e}),
                    DecoderConfig(**{k: v for k, v in d.get("decoder", {}).items() if k in known_d}),
-                   tuple(d.get("decoders", ("onset", "velocity", "offset"))))
+                   tuple(d.get("decoders", ("onset", "velocity", "offset"))), bool(d.get("note_filter", False)))
 
 
 def preset(name: str, encoder: str = "crnn") -> TranscriberConfig:

@@ -8,6 +8,7 @@ from torch import nn
 
 from hiertrans.config import EncoderConfig, TranscriberConfig
 from hiertrans.decoder import NoteDecoder
+from hiertrans.notefilter import NoteFilter
 
 DECODER_NAMES = ("onset", "velocity", "offset", "flat")
 
@@ -25,7 +26,8 @@ def build_encoder(cfg: EncoderConfig) -> nn.Module:
 
 
 class Transcriber(nn.Module):
-    """audio (B, samples) -> encoder outputs (rolls at ``fps``, ``features``); decoders read the features."""
+    """audio (B, samples) -> encoder outputs (rolls at ``fps``, ``features``); decoders read the features; the
+    optional note filter re-scores roll onsets (it never sees audio)."""
 
     def __init__(self, cfg: TranscriberConfig):
         super().__init__()
@@ -39,6 +41,7 @@ class Transcriber(nn.Module):
         self.decoders = nn.ModuleDict({
             name: NoteDecoder(tt.VOCAB_SIZE, self.encoder.feature_dim, d.d_model, d.n_layers, d.n_heads, d.ffn,
                               d.dropout, d.rope_base) for name in cfg.decoders})
+        self.note_filter = NoteFilter() if cfg.note_filter else None
 
     def forward(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.encoder(audio)

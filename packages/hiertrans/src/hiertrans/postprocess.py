@@ -26,6 +26,11 @@ class RollThresholds:
     """Onset threshold for a note 12, 19 or 24 semitones above a note starting within ±30 ms (its 2nd, 3rd or 4th
     harmonic); at or below ``onset`` it changes nothing. On an unseen piano half the false notes sit on such
     harmonics, and they have weaker onset peaks than real octaves (see ``drop_harmonics``)."""
+    filter: float = 0.0
+    """Keep-probability a candidate onset needs from the checkpoint's note filter; 0 means no filter (then
+    ``onset`` and ``harmonic`` decide). With a filter, ``candidate`` replaces both as the peak height to consider."""
+    candidate: float = 0.4
+    """With a note filter: onset peaks at least this high are candidates for it."""
 
 
 HARMONICS = (12, 19, 24)
@@ -76,13 +81,27 @@ def _refine(x: np.ndarray, t: np.ndarray, k: np.ndarray) -> np.ndarray:
     return t + np.clip(shift, -0.5, 0.5)
 
 
+def onset_peaks(onset: np.ndarray, frame: np.ndarray, velocity: np.ndarray | None, th: RollThresholds,
+                note_filter=None) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, keys) of the onsets that become notes: thresholded peaks, or the note filter's choice among
+    candidate peaks when there is a filter and ``th.filter`` > 0."""
+    if note_filter is not None and th.filter > 0:
+        t, k = np.nonzero(_peaks(onset, th.candidate))
+        vel = velocity if velocity is not None else np.full_like(onset, 0.5)
+        keep = note_filter.keep(onset, frame, vel, t, k, th.filter)
+        return t[keep], k[keep]
+    return drop_harmonics(*np.nonzero(_peaks(onset, th.onset)), onset, th.harmonic)
+
+
 def rolls_to_notes(onset: np.ndarray, offset: np.ndarray, frame: np.ndarray, velocity: np.ndarray, fps: float,
-                   th: RollThresholds | None = None) -> dict[str, np.ndarray]:
-    """Probabilities (T, 88) -> notes {onset, offset (seconds), pitch (MIDI), velocity (1..127)}, sorted by onset."""
+                   th: RollThresholds | None = None, note_filter=None) -> dict[str, np.ndarray]:
+    """Probabilities (T, 88) -> notes {onset, offset (seconds), pitch (MIDI), velocity (1..127)}, sorted by onset.
+
+    ``note_filter`` (a fitted ``hiertrans.notefilter.NoteFilter``) picks the onsets when ``th.filter`` > 0."""
     th = th or RollThresholds()
     onset, offset, frame = (np.asarray(a) for a in (onset, offset, frame))  # float16 is fine: no copies
     n_frames = len(onset)
-    on_t, on_k = drop_harmonics(*np.nonzero(_peaks(onset, th.onset)), onset, th.harmonic)
+    on_t, on_k = onset_peaks(onset, frame, velocity, th, note_filter)
     off_peak = _peaks(offset, th.offset)
     rows = []
     for k in np.unique(on_k):

@@ -81,7 +81,8 @@ def transcribe_array(model, audio: np.ndarray, decoder: str = "roll", batch: int
 
 def _roll(model, audio, batch, bar, thresholds):
     r = roll_probabilities(model, audio, batch, bar)
-    return rolls_to_notes(r["reg_onset"], r["reg_offset"], r["frame"], r["velocity"], model.fps, thresholds)
+    return rolls_to_notes(r["reg_onset"], r["reg_offset"], r["frame"], r["velocity"], model.fps, thresholds,
+                          getattr(model, "note_filter", None))
 
 
 @torch.no_grad()
