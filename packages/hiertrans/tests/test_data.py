@@ -34,6 +34,21 @@ def test_render_is_aligned_with_midi(tmp_path, need_fluidsynth, midi_writer):
     assert ref["offset"].tolist() == pytest.approx([1.4, 2.7], abs=1e-3)
 
 
+def test_other_gm_pianos_render_another_timbre_of_the_same_notes(tmp_path, need_fluidsynth, midi_writer):
+    midi = midi_writer(tmp_path / "c.mid", [(0.5, 1.5, 60, 100), (0.5, 1.5, 64, 100), (2.0, 3.0, 48, 90)])
+    grand = render_piece(midi, "TimGM6mb.sf2", cache_dir=tmp_path / "cache")
+    electric = render_piece(midi, "TimGM6mb.sf2", cache_dir=tmp_path / "cache", program=2)
+    assert electric.audio_path != grand.audio_path  # cached apart
+    assert render_piece(midi, "TimGM6mb.sf2", cache_dir=tmp_path / "cache", program=0).audio_path == grand.audio_path
+    for k in ("onset", "offset", "pitch", "velocity"):
+        assert np.array_equal(electric.notes()[k], grand.notes()[k])
+    a, b = (np.asarray(p.audio(), np.float32) / 32767 for p in (grand, electric))
+    n = min(len(a), len(b))
+    spec = [np.abs(np.fft.rfft(x[8000:24000])) for x in (a[:n], b[:n])]  # the chord, 0.5-1.5 s
+    assert np.corrcoef(*spec)[0, 1] < 0.9  # a different timbre, not the same samples
+    assert np.abs(b[8000:24000]).max() > 0.01  # and it sounds
+
+
 def test_pedal_extends_reference_offsets(tmp_path, midi_writer):
     write_midi = midi_writer
     midi = write_midi(tmp_path / "ped.mid", [(0.0, 0.5, 60, 80), (2.0, 2.5, 62, 80)], pedal=[(0.2, 1.5)])

@@ -61,16 +61,17 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     return audio
 
 
-def piano_midi(src: str | Path, dst: str | Path) -> None:
-    """Write ``src`` with every non-drum track switched to acoustic grand piano and drums removed
-    (POP909's melody/bridge/piano tracks become one piano part)."""
+def piano_midi(src: str | Path, dst: str | Path, program: int = 0) -> None:
+    """Write ``src`` with every non-drum track switched to one piano and drums removed (POP909's melody/bridge/piano
+    tracks become one piano part); ``program`` 0 is the acoustic grand, 1-3 the bright, electric and honky-tonk GM
+    pianos (other timbres from the same soundfont)."""
     from symcore.notes import load_score
 
     score = load_score(src)
     keep = [t for t in score.tracks if not t.is_drum]
     score.tracks.clear()
     for t in keep:
-        t.program = 0
+        t.program = program
         score.tracks.append(t)
     write_midi(score, dst)
 

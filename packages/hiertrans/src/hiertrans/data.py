@@ -83,12 +83,13 @@ def _save(out: Path, key: str, audio: np.ndarray, notes: dict[str, np.ndarray], 
 
 
 def render_piece(midi_path: str | Path, soundfont: str | Path | None = None,
-                 cache_dir: str | Path | None = None) -> Piece:
-    """Render (all tracks as piano) and cache one MIDI file; re-uses the cached copy when present."""
+                 cache_dir: str | Path | None = None, program: int = 0) -> Piece:
+    """Render (all tracks as GM piano ``program``, see ``piano_midi``) and cache one MIDI file; re-uses the cached
+    copy when present."""
     sf2 = find_soundfont(str(soundfont) if soundfont else None)
     out = Path(cache_dir) if cache_dir else cache_root() / "hiertrans" / "rendered"
     out.mkdir(parents=True, exist_ok=True)
-    key = content_key(midi_path, sf2.name)
+    key = content_key(midi_path, sf2.name, *([f"program {program}"] if program else []))
     if (out / f"{key}.npy").is_file():
         return Piece(out / f"{key}.npy", out / f"{key}.npz", Path(midi_path).stem)
     notes = midi_notes(midi_path)
@@ -96,7 +97,7 @@ def render_piece(midi_path: str | Path, soundfont: str | Path | None = None,
         raise MidiError(midi_path, "no pitched notes to transcribe")
     with tempfile.TemporaryDirectory() as tmp:
         piano = Path(tmp) / "piano.mid"
-        piano_midi(midi_path, piano)
+        piano_midi(midi_path, piano, program)
         audio = render_midi(piano, sr=SAMPLE_RATE, soundfont=sf2)
     return _save(out, key, audio, notes, Path(midi_path).stem)
 
@@ -111,12 +112,12 @@ def recorded_piece(audio_path: str | Path, midi_path: str | Path, cache_dir: str
     return _save(out, key, load_audio(audio_path), midi_notes(midi_path), Path(midi_path).stem)
 
 
-def render_many(files, soundfont=None, cache_dir=None) -> tuple[list[Piece], list[tuple[Path, str]]]:
+def render_many(files, soundfont=None, cache_dir=None, program: int = 0) -> tuple[list[Piece], list[tuple[Path, str]]]:
     """Render a batch, skipping (and returning) files that fail, with the reason."""
     pieces, failed = [], []
     for f in files:
         try:
-            pieces.append(render_piece(f, soundfont, cache_dir))
+            pieces.append(render_piece(f, soundfont, cache_dir, program))
         except (MidiError, OSError, ValueError, RuntimeError) as err:
             failed.append((Path(f), str(err)))
             log.warning("skipped %s: %s", f, err)
