@@ -66,6 +66,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--per-source", type=int, default=2)
     ap.add_argument("--decoders", default="roll", help="our note decodings to compare: roll,hier,flat")
+    ap.add_argument("--out", default="hiertrans_basic_pitch", help="results file stem under benchmarks/results/")
     args = ap.parse_args()
     torch.set_num_threads(2)
     data = heldout_excerpts(args.per_source, args.seconds)
@@ -98,12 +99,13 @@ def main() -> None:
             rows[label].append({"name": name, "seconds": len(audio) / 16000, "wall": time.perf_counter() - t0,
                                 **all_scores(ref, ours)})
     RESULTS.mkdir(exist_ok=True)
-    write_csv([dict(r, system=k) for k, v in rows.items() for r in v], RESULTS / "hiertrans_basic_pitch.csv")
+    write_csv([dict(r, system=k) for k, v in rows.items() for r in v], RESULTS / f"{args.out}.csv")
     table = format_table({k: summary(v) for k, v in rows.items()})
     cmd = ("SYMPHONIA_DATA=../shared/data .venv/bin/python benchmarks/hiertrans_basic_pitch.py "
            f"--seconds {args.seconds:g} --per-source {args.per_source} --decoders {args.decoders}"
-           + (f" --ckpt {args.ckpt}" if args.ckpt else ""))
-    (RESULTS / "hiertrans_basic_pitch.md").write_text(
+           + (f" --ckpt {args.ckpt}" if args.ckpt else "")
+           + (f" --out {args.out}" if args.out != "hiertrans_basic_pitch" else ""))
+    (RESULTS / f"{args.out}.md").write_text(
         "# hiertrans vs basic-pitch 0.4.0 (held-out pieces, FluidR3_GM soundfont unseen in training)\n\n"
         f"Command: `{cmd}`\n\n{len(data)} excerpts of <= {args.seconds:g} s; wall = seconds of compute per second "
         "of audio, both measured in this run on the same shared 2-core CPU.\n\n" + table + "\n")
