@@ -14,7 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-HARMONICS = (12, 19, 24)
+from hiertrans.metrics import midi_to_hz
+from hiertrans.postprocess import HARMONICS, MIN_PITCH, _refine
+
 FEATURES = ("onset", "frame_after", "frame_before", "frame_rise", "harmonic", "harmonic_above", "semitone",
             "velocity", "key", "simultaneous", "sharpness", "frame_long", "harm12", "harm19", "harm24",
             "onset_x_frame", "harmonic_excess")
@@ -110,16 +112,13 @@ def label_candidates(onset: np.ndarray, t: np.ndarray, k: np.ndarray, ref: dict,
     """1 where a candidate is matched to a reference note by mir_eval's onset+pitch matching (50 ms), else 0."""
     import mir_eval
 
-    from hiertrans.postprocess import MIN_PITCH, _refine
-
     y = np.zeros(len(t), np.int64)
     if len(t) == 0 or len(ref["onset"]) == 0:
         return y
     on = _refine(onset, t, k) / fps
-    hz = lambda p: 440.0 * 2.0 ** ((np.asarray(p, np.float64) - 69) / 12)  # noqa: E731
     ref_iv = np.stack([ref["onset"], ref["onset"] + 1.0], 1)
     est_iv = np.stack([on, on + 1.0], 1)
-    matched = mir_eval.transcription.match_notes(ref_iv, hz(ref["pitch"]), est_iv, hz(k + MIN_PITCH),
+    matched = mir_eval.transcription.match_notes(ref_iv, midi_to_hz(ref["pitch"]), est_iv, midi_to_hz(k + MIN_PITCH),
                                                  offset_ratio=None)
     y[[j for _, j in matched]] = 1
     return y

@@ -18,11 +18,10 @@ from dataclasses import asdict, replace
 import numpy as np
 import torch
 
-from hiertrans import notefilter
 from hiertrans.data import render_many
 from hiertrans.metrics import frame_scores, note_scores
 from hiertrans.model import Transcriber
-from hiertrans.notefilter import candidate_features, label_candidates
+from hiertrans.notefilter import candidate_features, fit, label_candidates
 from hiertrans.postprocess import RollThresholds, _peaks, rolls_to_notes
 from hiertrans.sources import source_files
 from hiertrans.transcribe import prepare, roll_probabilities
@@ -124,7 +123,7 @@ def fit_note_filter(data, fps: float, th: RollThresholds, tau_grid=TAU_GRID, can
     None when the cross-validated F1 is not higher.
     """
     def fit_on(pieces):
-        f = notefilter.fit(*filter_examples(pieces, fps, candidate))
+        f = fit(*filter_examples(pieces, fps, candidate))
         tau = max(tau_grid, key=lambda u: (mean_score(pieces, fps, replace(th, filter=u, candidate=candidate),
                                                       "note_f1", f), -u))
         return f, tau
