@@ -40,8 +40,6 @@ TIMBRES_PER_PIECE = 2
 CANDIDATE = 0.4
 """Onset peaks at least this high go to the note filter (session 8: nearly all misses peak at 0.4-0.8)."""
 TAU_GRID = tuple(np.round(np.arange(0.3, 0.76, 0.05), 2).tolist())
-
-
 OFFSET_GRID = (0.5, 0.7, 0.9, OFFSET_OFF)
 FRAME_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 
@@ -122,19 +120,22 @@ def fit_note_filter(data, fps: float, th: RollThresholds, tau_grid=TAU_GRID, can
     (filter fitted on all pieces, its threshold, cross-validated note F1, note F1 of ``th`` alone); the filter is
     None when the cross-validated F1 is not higher.
     """
-    def fit_on(pieces):
-        f = fit(*filter_examples(pieces, fps, candidate))
+    examples = [filter_examples([d], fps, candidate) for d in data]  # once per excerpt, reused by every fit
+
+    def fit_on(idx):
+        f = fit(np.concatenate([examples[j][0] for j in idx]), np.concatenate([examples[j][1] for j in idx]))
+        pieces = [data[j] for j in idx]
         tau = max(tau_grid, key=lambda u: (mean_score(pieces, fps, replace(th, filter=u, candidate=candidate),
                                                       "note_f1", f), -u))
         return f, tau
 
     held_scores = []
     for i in range(folds):
-        f, tau = fit_on([d for j, d in enumerate(data) if j // group % folds != i])
+        f, tau = fit_on([j for j in range(len(data)) if j // group % folds != i])
         held = [d for j, d in enumerate(data) if j // group % folds == i]
         held_scores += [mean_score([d], fps, replace(th, filter=tau, candidate=candidate), "note_f1", f) for d in held]
     cv, base = float(np.mean(held_scores)), mean_score(data, fps, th, "note_f1")
-    f, tau = fit_on(data)
+    f, tau = fit_on(range(len(data)))
     return (f if cv > base else None), tau, cv, base
 
 
